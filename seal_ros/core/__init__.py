@@ -1,0 +1,1 @@
+"""ROS-free core of the node: codec, voxelisation, kernel maps, engines, pipeline."""

@@ -1,0 +1,19 @@
+"""Exception tree shared by the runtime and the offline tools.
+
+Callers catch :class:`SealError`; each subclass names the layer that raised it. Messages name
+the file, topic or field at fault and what was expected.
+"""
+
+from __future__ import annotations
+
+
+class SealError(Exception):
+    """Base of every error Seal raises on purpose (bugs raise anything else)."""
+
+
+class CodecError(SealError):
+    """A PointCloud2 (or other message) does not match its declared layout."""
+
+
+class InterfaceError(SealError):
+    """A seal_msgs interface definition could not be found or loaded."""

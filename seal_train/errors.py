@@ -1,0 +1,20 @@
+"""Errors raised by the offline tools; all derive from :class:`seal_ros.errors.SealError`."""
+
+from __future__ import annotations
+
+from seal_ros.errors import SealError
+
+
+class DatasetError(SealError):
+    """A dataset on disk is missing a file, a field or a calibration, or disagrees with itself."""
+
+
+class BagError(DatasetError):
+    """A ROS bag lacks a topic or TF link, or a message in it is malformed."""
+
+
+class ConfigError(SealError):
+    """A configuration file or command-line override is invalid."""
+
+
+__all__ = ["BagError", "ConfigError", "DatasetError", "SealError"]
