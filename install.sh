@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates .venv/ at the repository root with everything Seal needs (training, runtime, tests).
+#   bash install.sh              CPU (default): torch 2.14.1 + spconv CPU build
+#   SEAL_CUDA=cu126 bash install.sh   CUDA machine: CUDA torch + spconv-cu126 / cumm-cu126
+# Re-running is safe: it reuses the venv and only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=${TORCH_VERSION:-2.14.1}
+TORCHVISION_VERSION=${TORCHVISION_VERSION:-0.29.1}
+SEAL_CUDA=${SEAL_CUDA:-}
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q -U pip
+# torch first and pinned, so no other package's range pulls a different (multi-GB) build.
+"${PIP[@]}" install -q "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
+case "$SEAL_CUDA" in
+  "")    SPCONV=(spconv==2.3.8) ;;
+  cu126) SPCONV=(spconv-cu126==2.3.8 "cumm-cu126>=0.7.11,<0.8") ;;
+  *)     echo "install.sh: SEAL_CUDA=$SEAL_CUDA is not supported (use cu126 or leave empty)" >&2
+         exit 2 ;;
+esac
+"${PIP[@]}" install -q "${SPCONV[@]}" -e ".[train,dds,test]"
+.venv/bin/python -c "import seal_ros, seal_train, spconv.pytorch, torch; \
+print(f'seal installed in .venv: torch {torch.__version__}, cuda available: {torch.cuda.is_available()}')"

@@ -1,0 +1,12 @@
+"""One module per command; each exposes ``add_parser(subparsers, name)`` setting ``run``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from seal_train.commands import data, synth
+
+COMMANDS: dict[str, ModuleType] = {
+    "synth": synth,
+    "data": data,
+}

@@ -1,0 +1,64 @@
+"""Installs the ROS 2 package ``seal_ros`` (ament_python) and, for pip users, ``seal_train``.
+
+The default install is the vehicle runtime only; ``[train]`` adds the offline tools' dependencies,
+``[dds]`` the ROS-free DDS transport, ``[test]`` the test runner. spconv is not listed: its CPU and
+CUDA builds install the same module under different names, so ``install.sh`` picks one.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "seal_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Segment any automotive LiDAR point cloud: VFM-distilled sparse backbones, "
+                "trained offline and run on vehicles as a ROS 2 node.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["seal_ros", "seal_ros.*", "seal_train", "seal_train.*"]),
+    package_data={"seal_train": ["configs/*.yaml", "configs/*/*.yaml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        ("share/seal_msgs/msg", glob("msg/msg/*.msg")),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "rosbags>=0.11",
+        "torch>=2.1",
+    ],
+    extras_require={
+        "dds": ["cyclonedds==11.0.1"],
+        "onnx": ["onnxruntime>=1.18"],
+        "train": [
+            "numpy>=1.24,<2",  # nuscenes-devkit 1.2 pins numpy<2
+            "torchvision",
+            "nuscenes-devkit==1.2.0",
+            "scikit-image>=0.22",
+            "scikit-learn>=1.4",
+            "scipy>=1.11",
+            "opencv-python-headless>=4.8",
+            "matplotlib>=3.7",
+            "pillow>=10",
+            "tqdm>=4.66",
+            "tensorboard>=2.15",
+            "segment-anything==1.0",
+            "onnx>=1.16",
+            "onnxscript>=0.1",
+            "onnxruntime>=1.18",
+        ],
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    entry_points={
+        "console_scripts": [
+            "seal-train = seal_train.__main__:main",
+        ],
+    },
+    zip_safe=False,
+)
