@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from seal_train.commands import data, synth
+from seal_train.commands import data, superpixels, synth
 
 COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
     "data": data,
+    "superpixels": superpixels,
 }

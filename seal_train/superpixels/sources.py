@@ -1,0 +1,76 @@
+"""Where superpixels come from: one small protocol, one class per source.
+
+SLIC (SLidR's defaults) and the synthetic drive's oracle instance masks are here; SAM,
+LiDAR-prompted SAM and imported masks implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from seal_train.errors import DatasetError
+from seal_train.sources.frame import CameraView
+from seal_train.superpixels.store import densify
+
+
+class SuperpixelSource(Protocol):
+    """Turns one camera image into a dense uint16 segment map (65535 = no segment)."""
+
+    name: str
+
+    def parameters(self) -> dict[str, Any]:
+        """Everything that changes the output; stored in the manifest."""
+        ...
+
+    def segment(self, camera: CameraView) -> np.ndarray:
+        """(H, W) uint16 dense ids for ``camera.image``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SlicSource:
+    """skimage SLIC on the RGB image; defaults are SLidR's (150 segments, compactness 6, sigma 3)."""
+
+    n_segments: int = 150
+    compactness: float = 6.0
+    sigma: float = 3.0
+    name: str = "slic"
+
+    def parameters(self) -> dict[str, Any]:
+        params = asdict(self)
+        params.pop("name")
+        return params
+
+    def segment(self, camera: CameraView) -> np.ndarray:
+        from skimage.segmentation import slic
+
+        labels = slic(camera.image, n_segments=self.n_segments, compactness=self.compactness,
+                      sigma=self.sigma, start_label=0, channel_axis=-1)
+        return densify(labels)
+
+
+@dataclass(frozen=True)
+class OracleSource:
+    """The synthetic drive's rendered instance masks: a perfect, class-agnostic segmenter.
+
+    Sky (id 0) is no segment: nothing there can pair with a LiDAR point.
+    """
+
+    name: str = "oracle"
+
+    def parameters(self) -> dict[str, Any]:
+        return {}
+
+    def segment(self, camera: CameraView) -> np.ndarray:
+        if camera.instance_mask is None:
+            raise DatasetError(f"camera {camera.name} ({camera.image_id}) has no instance mask; "
+                               f"--source oracle needs the synthetic drive (nuScenes or rosbag "
+                               f"output)")
+        return densify(camera.instance_mask.astype(np.int64), valid=camera.instance_mask > 0)
+
+
+SOURCES: dict[str, type] = {"slic": SlicSource, "oracle": OracleSource}
+"""CLI choices: ``--source`` name -> source class."""

@@ -1,0 +1,123 @@
+"""The superpixel store: one uint16 PNG per camera image plus a manifest.
+
+Ids are dense (0..K-1) per image and :data:`NO_SEGMENT` (65535) marks pixels in no segment, so there
+is no uint8 wrap, no id-0 collision and no per-image id stride. Files are keyed by the image's stable
+id and written atomically, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from seal_train.errors import DatasetError
+
+NO_SEGMENT = 65535
+STORE_VERSION = 1
+MANIFEST = "manifest.yaml"
+
+
+def densify(segments: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Relabel any integer segment map to dense uint16 ids 0..K-1 (in order of first id value);
+    pixels where ``valid`` is False (or negative ids) become :data:`NO_SEGMENT`."""
+    segments = np.asarray(segments)
+    keep = segments >= 0 if valid is None else (valid & (segments >= 0))
+    out = np.full(segments.shape, NO_SEGMENT, dtype=np.uint16)
+    uniq, inverse = np.unique(segments[keep], return_inverse=True)
+    if len(uniq) >= NO_SEGMENT:
+        raise DatasetError(f"{len(uniq)} segments in one image; at most {NO_SEGMENT - 1} fit")
+    out[keep] = inverse.astype(np.uint16)
+    return out
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What produced a store; a store only ever holds one source with one parameter set."""
+
+    source: str
+    parameters: dict[str, Any]
+    version: int = STORE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "parameters": dict(self.parameters), "version": self.version}
+
+
+class SuperpixelStore:
+    """Read and write superpixel maps under ``root``; ``image_id`` slashes become sub-folders."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, image_id: str) -> Path:
+        rel = image_id.strip("/")
+        if not rel or ".." in Path(rel).parts:
+            raise DatasetError(f"image id {image_id!r} cannot name a file in {self.root}")
+        return self.root / f"{rel}.png"
+
+    def manifest(self) -> Manifest | None:
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return None
+        doc = yaml.safe_load(path.read_text()) or {}
+        try:
+            return Manifest(doc["source"], doc.get("parameters") or {}, int(doc["version"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise DatasetError(f"{path}: malformed manifest ({err}); expected source, parameters, "
+                               f"version") from err
+
+    def open_for(self, manifest: Manifest, overwrite: bool = False) -> None:
+        """Prepare the store for ``manifest``; refuse to mix sources or parameters."""
+        existing = self.manifest()
+        if existing is not None and existing != manifest and not overwrite:
+            raise DatasetError(
+                f"{self.root}: holds superpixels from {existing.source} {existing.parameters} "
+                f"(version {existing.version}); asked for {manifest.source} {manifest.parameters}. "
+                f"Use another --out or --overwrite")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if existing != manifest:
+            _atomic_write_bytes(self.root / MANIFEST,
+                                yaml.safe_dump(manifest.to_dict(), sort_keys=True).encode())
+
+    def has(self, image_id: str) -> bool:
+        return self.path(image_id).is_file()
+
+    def write(self, image_id: str, segments: np.ndarray) -> Path:
+        import cv2
+
+        segments = np.asarray(segments)
+        if segments.ndim != 2 or segments.dtype != np.uint16:
+            raise DatasetError(f"superpixels for {image_id}: expected (H, W) uint16, got "
+                               f"{segments.shape} {segments.dtype}")
+        ok, png = cv2.imencode(".png", segments)
+        if not ok:
+            raise DatasetError(f"superpixels for {image_id}: PNG encoding failed")
+        path = self.path(image_id)
+        _atomic_write_bytes(path, png.tobytes())
+        return path
+
+    def read(self, image_id: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """(H, W) uint16 ids; ``shape`` (H, W) is checked when given."""
+        import cv2
+
+        path = self.path(image_id)
+        segments = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if segments is None:
+            raise DatasetError(f"{path}: missing or unreadable superpixel PNG for image {image_id}")
+        if segments.dtype != np.uint16 or segments.ndim != 2:
+            raise DatasetError(f"{path}: expected a single-channel uint16 PNG, got "
+                               f"{segments.shape} {segments.dtype}")
+        if shape is not None and segments.shape != tuple(shape):
+            raise DatasetError(f"{path}: superpixels are {segments.shape}, image is {tuple(shape)}")
+        return segments
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
