@@ -1,0 +1,111 @@
+"""Frozen torchvision ResNet-50 image teacher with a trainable projection head (SLidR's 2D branch).
+
+The trunk is dilated so its output stride is 4 (configurable), a trainable 1x1 conv maps 2048 -> 64
+channels, the map is upsampled bilinearly to the input size and L2-normalised per pixel. Weights come
+from a file the user gives: a torchvision state dict or a MoCo-v2 checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seal_train.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DILATIONS = {4: [True, True, True], 8: [False, True, True], 16: [False, False, True],
+             32: [False, False, False]}
+"""Output stride -> torchvision's replace_stride_with_dilation for layer2..layer4."""
+MOCO_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "backbone.")
+
+
+class ResNetTeacher(nn.Module):
+    """Images (B, 3, H, W) float in [0, 1] -> (B, out_dim, H, W) unit-norm features."""
+
+    def __init__(self, trunk: nn.Module, trunk_dim: int = 2048, out_dim: int = 64) -> None:
+        super().__init__()
+        self.trunk = trunk
+        for param in self.trunk.parameters():
+            param.requires_grad_(False)
+        self.head = nn.Conv2d(trunk_dim, out_dim, kernel_size=1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> ResNetTeacher:
+        super().train(mode)
+        self.trunk.eval()  # frozen: BatchNorm statistics never move
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = images.shape
+        with torch.no_grad():
+            x = self.trunk((images - self.mean) / self.std)  # (B, 2048, H / s, W / s)
+        x = self.head(x)  # (B, out_dim, H / s, W / s)
+        x = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False)
+        return F.normalize(x, dim=1)
+
+
+def _trunk(output_stride: int) -> nn.Module:
+    from torchvision.models import resnet50
+
+    if output_stride not in DILATIONS:
+        raise ConfigError(f"teacher output_stride {output_stride}: expected one of {sorted(DILATIONS)}")
+    net = resnet50(weights=None, replace_stride_with_dilation=DILATIONS[output_stride])
+    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2,
+                         net.layer3, net.layer4)
+
+
+def load_resnet50_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A torchvision-layout ResNet-50 state dict from a torchvision or MoCo-v2 checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"teacher weights {path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ConfigError(f"teacher weights {path}: cannot load ({err})") from err
+    state = ckpt.get("state_dict", ckpt.get("model", ckpt)) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ConfigError(f"teacher weights {path}: expected a state dict or a checkpoint with "
+                          f"'state_dict'")
+    for prefix in MOCO_PREFIXES:
+        if any(key.startswith(prefix) for key in state):
+            state = {key[len(prefix):]: value for key, value in state.items()
+                     if key.startswith(prefix)}
+            break
+    return {key: value for key, value in state.items() if not key.startswith("fc.")}
+
+
+def build_resnet50_teacher(weights: str | Path | None = None, out_dim: int = 64,
+                           output_stride: int = 4) -> ResNetTeacher:
+    """ResNet-50 teacher; ``weights`` is a user file (never downloaded), None = random weights."""
+    trunk = _trunk(output_stride)
+    if weights is None:
+        log.warning("IMAGE TEACHER HAS RANDOM WEIGHTS: no teacher weights file given; "
+                    "distillation will not transfer image knowledge")
+    else:
+        state = load_resnet50_state(weights)
+        # nn.Sequential names its children 0..7 instead of conv1, bn1, ..., layer4.
+        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        renamed = {}
+        for key, value in state.items():
+            head, _, rest = key.partition(".")
+            if head in names:
+                renamed[f"{names.index(head)}.{rest}"] = value
+        try:
+            missing, unexpected = trunk.load_state_dict(renamed, strict=False)
+        except RuntimeError as err:  # shape mismatches
+            raise ConfigError(f"teacher weights {weights}: not a ResNet-50 ({err})") from err
+        if missing or unexpected:
+            raise ConfigError(f"teacher weights {weights}: {len(missing)} missing keys "
+                              f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. "
+                              f"{unexpected[:3]}); expected a ResNet-50")
+        log.info("image teacher: ResNet-50 from %s (output stride %d)", weights, output_stride)
+    return ResNetTeacher(trunk, 2048, out_dim)
