@@ -1,0 +1,102 @@
+"""Complete, atomic checkpoints: a run resumes exactly where it stopped.
+
+A checkpoint holds the model, optimiser, scheduler and AMP scaler states, the epoch and step
+counters, the best metric, the resolved config and the global RNG states. It is written to a
+temporary file and renamed, so a kill during the write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seal_train.errors import ConfigError
+
+
+@dataclass
+class TrainState:
+    """Counters that travel with the weights."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    best_metric: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    scaler: Any = None, config: dict[str, Any] | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "state": {"epoch": state.epoch, "step": state.step, "best_metric": state.best_metric,
+                  "extra": state.extra},
+        "config": config,
+        "rng": rng_state(),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    scaler: Any = None, restore_rng: bool = False,
+                    map_location: str | torch.device = "cpu") -> tuple[TrainState, dict[str, Any]]:
+    """Load into the given objects (strictly); returns the counters and the raw payload."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path}: no such file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:
+        raise ConfigError(f"checkpoint {path}: cannot load ({err})") from err
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise ConfigError(f"checkpoint {path}: not a Seal checkpoint (no 'model' entry)")
+    if model is not None:
+        try:
+            unwrap(model).load_state_dict(payload["model"], strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"checkpoint {path}: weights do not fit the model: {err}") from err
+    for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):
+        if obj is not None and payload.get(key) is not None:
+            obj.load_state_dict(payload[key])
+    if restore_rng and payload.get("rng"):
+        set_rng_state(payload["rng"])
+    raw = payload.get("state") or {}
+    state = TrainState(int(raw.get("epoch", 0)), int(raw.get("step", 0)), raw.get("best_metric"),
+                       dict(raw.get("extra") or {}))
+    return state, payload

@@ -1,0 +1,70 @@
+"""torch.distributed set-up for runs launched by ``torchrun`` (one machine or many).
+
+``torchrun`` sets RANK, LOCAL_RANK and WORLD_SIZE; a plain ``python`` run is rank 0 of 1. CPU runs
+use the gloo backend, CUDA runs nccl. Batch sizes in configs are global; each rank takes its share.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from seal_train.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def per_rank_batch(self, global_batch: int) -> int:
+        if global_batch % self.world_size:
+            raise ConfigError(f"global batch size {global_batch} does not split over "
+                              f"{self.world_size} processes")
+        return global_batch // self.world_size
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun; no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world)
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        log.info("rank %d/%d joined the %s process group", info.rank, world, backend)
+    return info
+
+
+def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.distributed:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= info.world_size
+    return value
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()

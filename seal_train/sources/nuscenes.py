@@ -1,0 +1,493 @@
+"""nuScenes (and the synthetic drive written in its format) as :class:`Frame` records.
+
+Tables are opened with the real nuscenes-devkit; point clouds, lidarseg labels and images are read
+here with numpy / OpenCV (the devkit's ``LidarPointCloud`` keeps only 4 of the 5 point columns).
+
+The LiDAR-to-camera transform follows SLidR's chain, each sensor at its own timestamp::
+
+    T_cam_lidar = inv(T_ego_cam) @ inv(T_world_ego(t_cam)) @ T_world_ego(t_lidar) @ T_ego_lidar
+
+Files beside the tables that only Seal's synthetic drive writes (the oracle "perfect VFM"):
+``seal_oracle/<camera sample_data token>.png`` (uint16 instance mask) and
+``seal_oracle/<lidar sample_data token>_instances.bin`` (uint32 per-point instance id).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import cv2
+import numpy as np
+
+from seal_train.errors import DatasetError
+from seal_train.sources.frame import CameraView, Frame
+from seal_train.sources.labels import LabelMap
+
+if TYPE_CHECKING:
+    from nuscenes.nuscenes import NuScenes
+
+log = logging.getLogger(__name__)
+
+LIDAR_CHANNEL = "LIDAR_TOP"
+CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT",
+                   "CAM_FRONT_LEFT")
+"""nuScenes' six cameras in SLidR's order."""
+POINT_CHANNELS = ("x", "y", "z", "intensity", "ring")
+"""Columns of a nuScenes ``.pcd.bin`` (5 x float32 per point)."""
+POINT_BYTES = 5 * 4
+ORACLE_DIR = "seal_oracle"
+SPLITS = ("train", "val", "test", "mini_train", "mini_val", "train_detect", "train_track", "all")
+"""Named splits: the devkit's ``create_splits_scenes`` plus ``all`` (every scene of the version)."""
+
+OnError = Literal["raise", "skip"]
+
+
+# ----------------------------------------------------------------------------------- geometry --
+
+def matrix_to_pose(T: np.ndarray) -> tuple[list[float], list[float]]:
+    """4x4 rigid transform -> nuScenes ``(translation [x, y, z], rotation [w, x, y, z])``.
+
+    The quaternion is unit-norm with ``w >= 0`` (Shepperd's method, exact to float64 rounding).
+    """
+    T = np.asarray(T, dtype=np.float64)
+    R = T[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) <= 0:
+        raise DatasetError(f"not a rotation matrix (R R^T != I or det <= 0): {R.tolist()}")
+    m00, m01, m02 = R[0]
+    m10, m11, m12 = R[1]
+    m20, m21, m22 = R[2]
+    trace = m00 + m11 + m22
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [0.25 * s, (m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s]
+    elif m00 > m11 and m00 > m22:
+        s = 2.0 * np.sqrt(1.0 + m00 - m11 - m22)
+        q = [(m21 - m12) / s, 0.25 * s, (m01 + m10) / s, (m02 + m20) / s]
+    elif m11 > m22:
+        s = 2.0 * np.sqrt(1.0 + m11 - m00 - m22)
+        q = [(m02 - m20) / s, (m01 + m10) / s, 0.25 * s, (m12 + m21) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m22 - m00 - m11)
+        q = [(m10 - m01) / s, (m02 + m20) / s, (m12 + m21) / s, 0.25 * s]
+    quat = np.asarray(q, dtype=np.float64)
+    quat /= np.linalg.norm(quat)
+    if quat[0] < 0:
+        quat = -quat
+    return [float(v) for v in T[:3, 3]], [float(v) for v in quat]
+
+
+def pose_to_matrix(translation: Sequence[float], rotation: Sequence[float]) -> np.ndarray:
+    """nuScenes ``translation`` and ``rotation`` (quaternion w, x, y, z) -> (4, 4) float64."""
+    w, x, y, z = np.asarray(rotation, dtype=np.float64) / np.linalg.norm(rotation)
+    T = np.eye(4)
+    T[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                 [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                 [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    T[:3, 3] = translation
+    return T
+
+
+def invert_transform(T: np.ndarray) -> np.ndarray:
+    """Inverse of a rigid 4x4 transform (transpose rotation, rotate translation back)."""
+    inv = np.eye(4)
+    inv[:3, :3] = T[:3, :3].T
+    inv[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return inv
+
+
+def cam_from_lidar(T_ego_lidar: np.ndarray, T_world_ego_lidar: np.ndarray,
+                   T_world_ego_cam: np.ndarray, T_ego_cam: np.ndarray) -> np.ndarray:
+    """SLidR's chain: LiDAR -> ego(t_lidar) -> world -> ego(t_cam) -> camera."""
+    return (invert_transform(T_ego_cam) @ invert_transform(T_world_ego_cam) @ T_world_ego_lidar
+            @ T_ego_lidar)
+
+
+# --------------------------------------------------------------------------------------- plans --
+
+class _FrameError(DatasetError):
+    """A DatasetError about one frame, with the short reason ``on_error="skip"`` counts it under."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _CameraPlan:
+    name: str
+    token: str  # camera sample_data token = CameraView.image_id
+    path: Path
+    mask_path: Path | None
+
+
+@dataclass(frozen=True)
+class _FramePlan:
+    token: str  # LIDAR_TOP sample_data token = Frame.frame_id
+    scene: str
+    is_key_frame: bool
+    path: Path
+    n_points: int
+    labels_path: Path | None
+    instances_path: Path | None
+    cameras: tuple[_CameraPlan, ...]
+
+
+def _split_scenes(split: str | Path, available: list[str]) -> list[str]:
+    """Scene names of ``split`` (a named split or a scene-list file) among ``available``."""
+    if isinstance(split, str) and split in SPLITS:
+        if split == "all":
+            return list(available)
+        from nuscenes.utils.splits import create_splits_scenes
+
+        wanted = set(create_splits_scenes()[split])
+        chosen = [name for name in available if name in wanted]
+        if not chosen:
+            raise DatasetError(f"split {split!r} selects none of the {len(available)} scenes in "
+                               f"this dataset ({available[:5]}...); use 'all' or a scene-list file")
+        return chosen
+    path = Path(split)
+    if not path.is_file():
+        raise DatasetError(f"split {str(split)!r} is neither one of {SPLITS} nor an existing "
+                           f"scene-list file (one scene name per line)")
+    names = [line.strip() for line in path.read_text().splitlines()]
+    names = [name for name in names if name and not name.startswith("#")]
+    missing = [name for name in names if name not in set(available)]
+    if missing:
+        raise DatasetError(f"{path}: scenes {missing[:10]} are not in this dataset; it has "
+                           f"{len(available)} scenes, e.g. {available[:5]}")
+    if not names:
+        raise DatasetError(f"{path}: scene-list file names no scene")
+    chosen = set(names)
+    return [name for name in available if name in chosen]
+
+
+def _open_devkit(dataroot: Path, version: str) -> NuScenes:
+    """The devkit's NuScenes, its assertion / lookup failures turned into DatasetError."""
+    try:
+        from nuscenes.nuscenes import NuScenes
+    except ImportError as err:
+        raise DatasetError(f"reading nuScenes needs nuscenes-devkit (pip install "
+                           f"nuscenes-devkit==1.2.0): {err}") from err
+    table_root = dataroot / version
+    if not table_root.is_dir():
+        raise DatasetError(f"{table_root}: no such directory; expected the nuScenes tables of "
+                           f"version {version!r} there (category.json, sample.json, ...)")
+    try:
+        return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    except FileNotFoundError as err:
+        raise DatasetError(f"{table_root}: missing table {err.filename}; expected all 13 nuScenes "
+                           f"tables") from err
+    except ValueError as err:  # json.JSONDecodeError
+        raise DatasetError(f"{table_root}: a table is not valid JSON: {err}") from err
+    except AssertionError as err:
+        raise DatasetError(f"{table_root}: nuscenes-devkit rejected the dataset: {err}") from err
+    except KeyError as err:
+        raise DatasetError(f"{table_root}: {_dangling_reference(table_root, str(err))}") from err
+
+
+def _dangling_reference(table_root: Path, token: str) -> str:
+    """Explain a devkit KeyError: which record refers to which missing token."""
+    import json
+
+    refs = (("sample_data", "calibrated_sensor_token", "calibrated_sensor"),
+            ("calibrated_sensor", "sensor_token", "sensor"),
+            ("sample_data", "sample_token", "sample"),
+            ("sample_annotation", "instance_token", "instance"),
+            ("instance", "category_token", "category"))
+    try:
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for name in {t for ref in refs for t in (ref[0], ref[2])}:
+            tables[name] = json.loads((table_root / f"{name}.json").read_text())
+        for src, key, dst in refs:
+            known = {rec["token"] for rec in tables[dst]}
+            for rec in tables[src]:
+                if rec.get(key) not in known:
+                    return (f"{src}.json record {rec.get('token')} refers to {key} "
+                            f"{rec.get(key)!r}, which is missing from {dst}.json")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return f"a record refers to token {token}, which no table holds"
+
+
+# -------------------------------------------------------------------------------------- source --
+
+class NuScenesSource:
+    """Frames of a nuScenes-format dataset: keyframes (and optionally LiDAR sweeps) in scene order.
+
+    Every file a frame needs is checked (existence and byte sizes, no reads) when the source is
+    built, so a broken dataset fails before any work. With ``on_error="skip"`` such frames are left
+    out instead, counted per reason in :attr:`skipped` and logged; frames whose files fail only when
+    decoded are skipped (and counted) by ``__iter__``; ``__getitem__`` always raises.
+
+    Args:
+        dataroot: folder holding ``<version>/``, ``samples/``, ``sweeps/``, ``lidarseg/``.
+        version: table folder, e.g. ``v1.0-trainval`` or ``v1.0-mini``.
+        split: one of :data:`SPLITS` (the devkit's scene splits, or ``all``), or a path to a text
+            file with one scene name per line (``#`` comments allowed).
+        cameras: camera channels to attach, in this order; ``None`` = every camera channel in
+            ``sensor.json`` (the six nuScenes cameras in SLidR's order for real nuScenes).
+        sweeps: also yield the non-key LIDAR_TOP scans between keyframes; they carry no labels and
+            no cameras (camera sweeps are not synchronised with LiDAR sweeps).
+        load_images: decode JPEGs; when False, each CameraView's image is a read-only all-zero
+            broadcast view of the right size (K, T_cam_lidar, size and id stay usable).
+        label_map: map of the lidarseg raw ids; default the built-in ``nuscenes`` map.
+        on_error: ``raise`` (DatasetError naming the file) or ``skip`` (count and warn).
+
+    Attributes:
+        nusc: the devkit's ``NuScenes`` object.
+        scenes: names of the selected scenes, in table order.
+        cameras: camera channels attached to every keyframe.
+        skipped: frames left out, per reason (``missing_file``, ``truncated_points``,
+            ``label_count``, ``calibration``, ``missing_camera``, ``bad_image``, ...).
+    """
+
+    def __init__(self, dataroot: str | Path, version: str, split: str | Path,
+                 cameras: Sequence[str] | None = None, sweeps: bool = False,
+                 load_images: bool = True, label_map: LabelMap | None = None,
+                 on_error: OnError = "raise") -> None:
+        if on_error not in ("raise", "skip"):
+            raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.dataroot = Path(dataroot)
+        self.version = version
+        self.sweeps = sweeps
+        self.load_images = load_images
+        self.on_error: OnError = on_error
+        self.label_map = label_map if label_map is not None else LabelMap.builtin("nuscenes")
+        self.skipped: dict[str, int] = {}
+        self.nusc = _open_devkit(self.dataroot, version)
+
+        channels = {rec["channel"]: rec["modality"] for rec in self.nusc.sensor}
+        all_cams = [c for c in CAMERA_CHANNELS if channels.get(c) == "camera"]
+        all_cams += sorted(c for c, m in channels.items() if m == "camera" and c not in all_cams)
+        self.cameras = tuple(all_cams if cameras is None else cameras)
+        unknown = [c for c in self.cameras if channels.get(c) != "camera"]
+        if unknown:
+            raise DatasetError(f"{self.dataroot / version}/sensor.json: no camera channel "
+                               f"{unknown}; cameras here are {all_cams}")
+        if len(set(self.cameras)) != len(self.cameras):
+            raise DatasetError(f"cameras {self.cameras} repeat a channel")
+
+        self.scenes = _split_scenes(split, [rec["name"] for rec in self.nusc.scene])
+        self._lidarseg = {rec["sample_data_token"]: rec["filename"]
+                          for rec in getattr(self.nusc, "lidarseg", [])}
+        self._has_oracle = (self.dataroot / ORACLE_DIR).is_dir()
+        self._plans: list[_FramePlan] = []
+        chosen = set(self.scenes)
+        for scene in self.nusc.scene:
+            if scene["name"] in chosen:
+                for token in self._scene_lidar_tokens(scene):
+                    self._add_plan(token, scene["name"])
+        if self.skipped:
+            log.warning("%s: skipped %d frames: %s", self.dataroot / version,
+                        sum(self.skipped.values()), self.skipped)
+
+    # ------------------------------------------------------------------------------ indexing --
+
+    def _scene_lidar_tokens(self, scene: dict[str, Any]) -> list[str]:
+        """LIDAR_TOP sample_data tokens of a scene in time order (keyframes, + sweeps if asked)."""
+        nusc = self.nusc
+        keys: list[str] = []
+        in_scene: set[str] = set()
+        sample_token = scene["first_sample_token"]
+        while sample_token:
+            in_scene.add(sample_token)
+            sample = nusc.get("sample", sample_token)
+            if LIDAR_CHANNEL in sample["data"]:
+                keys.append(sample["data"][LIDAR_CHANNEL])
+            else:
+                self._reject(_FrameError("missing_lidar", f"sample {sample_token} of scene "
+                                         f"{scene['name']} has no {LIDAR_CHANNEL} keyframe"))
+            sample_token = sample["next"]
+        if not self.sweeps or not keys:
+            return keys
+        token = keys[0]
+        while True:  # walk back to the scene's first LiDAR scan
+            prev = nusc.get("sample_data", token)["prev"]
+            if not prev or nusc.get("sample_data", prev)["sample_token"] not in in_scene:
+                break
+            token = prev
+        tokens = []
+        while token and nusc.get("sample_data", token)["sample_token"] in in_scene:
+            tokens.append(token)
+            token = nusc.get("sample_data", token)["next"]
+        return tokens
+
+    def _reject(self, err: _FrameError) -> None:
+        if self.on_error == "raise":
+            raise err
+        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + 1
+        log.warning("skipping frame: %s", err)
+
+    def _add_plan(self, token: str, scene: str) -> None:
+        try:
+            self._plans.append(self._plan(token, scene))
+        except _FrameError as err:
+            self._reject(err)
+
+    def _file(self, filename: str, what: str, token: str) -> tuple[Path, int]:
+        path = self.dataroot / filename
+        try:
+            return path, os.stat(path).st_size
+        except OSError:
+            raise _FrameError("missing_file", f"{path}: missing; expected the {what} of "
+                              f"sample_data {token}") from None
+
+    def _check_calibration(self, sd: dict[str, Any], camera: bool) -> None:
+        nusc = self.nusc
+        where = f"sample_data {sd['token']} ({sd['channel']})"
+        cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+        intrinsic = np.asarray(cs.get("camera_intrinsic") or [], dtype=np.float64)
+        if (len(cs.get("translation", ())) != 3 or len(cs.get("rotation", ())) != 4
+                or (camera and intrinsic.shape != (3, 3))):
+            raise _FrameError("calibration", f"{self.dataroot / self.version}/calibrated_sensor."
+                              f"json: record {cs['token']} of {where} lacks translation[3], "
+                              f"rotation[4]{' or camera_intrinsic[3][3]' if camera else ''}")
+        try:
+            nusc.get("ego_pose", sd["ego_pose_token"])
+        except KeyError:
+            raise _FrameError("calibration", f"{self.dataroot / self.version}/ego_pose.json: no "
+                              f"record {sd['ego_pose_token']} for {where}") from None
+
+    def _plan(self, token: str, scene: str) -> _FramePlan:
+        nusc = self.nusc
+        sd = nusc.get("sample_data", token)
+        self._check_calibration(sd, camera=False)
+        path, size = self._file(sd["filename"], "LiDAR scan (N x 5 float32)", token)
+        if size % POINT_BYTES:
+            raise _FrameError("truncated_points", f"{path}: {size} bytes is not a multiple of "
+                              f"{POINT_BYTES} (5 float32 per point: x, y, z, intensity, ring)")
+        n_points = size // POINT_BYTES
+        labels_path = None
+        if sd["is_key_frame"] and token in self._lidarseg:
+            labels_path, n_labels = self._file(self._lidarseg[token], "lidarseg labels", token)
+            if n_labels != n_points:
+                raise _FrameError("label_count", f"{labels_path}: {n_labels} labels for the "
+                                  f"{n_points} points of {path.name}; expected one uint8 per point")
+        instances_path = None
+        if self._has_oracle:
+            candidate = self.dataroot / ORACLE_DIR / f"{token}_instances.bin"
+            if candidate.is_file():
+                n_inst = candidate.stat().st_size
+                if n_inst != 4 * n_points:
+                    raise _FrameError("label_count", f"{candidate}: {n_inst} bytes for "
+                                      f"{n_points} points; expected one uint32 per point")
+                instances_path = candidate
+        cameras: list[_CameraPlan] = []
+        if sd["is_key_frame"]:
+            sample = nusc.get("sample", sd["sample_token"])
+            for name in self.cameras:
+                cam_token = sample["data"].get(name)
+                if cam_token is None:
+                    raise _FrameError("missing_camera", f"sample {sample['token']} of scene "
+                                      f"{scene} has no {name} keyframe image")
+                cam_sd = nusc.get("sample_data", cam_token)
+                self._check_calibration(cam_sd, camera=True)
+                cam_path, _ = self._file(cam_sd["filename"], f"{name} image", cam_token)
+                mask_path = None
+                if self._has_oracle:
+                    candidate = self.dataroot / ORACLE_DIR / f"{cam_token}.png"
+                    mask_path = candidate if candidate.is_file() else None
+                cameras.append(_CameraPlan(name, cam_token, cam_path, mask_path))
+        return _FramePlan(token, scene, bool(sd["is_key_frame"]), path, n_points, labels_path,
+                          instances_path, tuple(cameras))
+
+    # ------------------------------------------------------------------------------- loading --
+
+    def _pose(self, sd: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(T_ego_sensor, T_world_ego) of one sample_data at its own timestamp."""
+        cs = self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+        ego = self.nusc.get("ego_pose", sd["ego_pose_token"])
+        return (pose_to_matrix(cs["translation"], cs["rotation"]),
+                pose_to_matrix(ego["translation"], ego["rotation"]))
+
+    def _camera(self, plan: _CameraPlan, T_ego_lidar: np.ndarray,
+                T_world_ego: np.ndarray) -> CameraView:
+        nusc = self.nusc
+        sd = nusc.get("sample_data", plan.token)
+        cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+        T_ego_cam, T_world_ego_cam = self._pose(sd)
+        T_cam_lidar = cam_from_lidar(T_ego_lidar, T_world_ego, T_world_ego_cam, T_ego_cam)
+        height, width = int(sd.get("height") or 0), int(sd.get("width") or 0)
+        if self.load_images:
+            bgr = cv2.imread(str(plan.path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise _FrameError("bad_image", f"{plan.path}: cannot decode; expected a "
+                                  f"{width}x{height} colour JPEG")
+            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        else:
+            if height <= 0 or width <= 0:
+                raise _FrameError("bad_image", f"sample_data {plan.token}: no image size in "
+                                  f"sample_data.json (needed with load_images=False)")
+            image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
+        mask = None
+        if plan.mask_path is not None:
+            mask = cv2.imread(str(plan.mask_path), cv2.IMREAD_UNCHANGED)
+            if mask is None or mask.dtype != np.uint16 or mask.shape != image.shape[:2]:
+                found = "undecodable" if mask is None else f"{mask.shape} {mask.dtype}"
+                raise _FrameError("bad_image", f"{plan.mask_path}: instance mask is {found}; "
+                                  f"expected a {image.shape[:2]} uint16 PNG")
+        return CameraView(name=plan.name, image_id=plan.token, image=image,
+                          K=np.asarray(cs["camera_intrinsic"], dtype=np.float64),
+                          T_cam_lidar=T_cam_lidar, stamp_ns=int(sd["timestamp"]) * 1000,
+                          instance_mask=mask)
+
+    def _read(self, path: Path, dtype: type, count: int, what: str, reason: str) -> np.ndarray:
+        try:
+            data = np.fromfile(path, dtype=dtype)
+        except OSError as err:
+            raise _FrameError("missing_file", f"{path}: cannot read {what}: {err}") from err
+        if data.size != count:
+            raise _FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
+        return data
+
+    def load(self, plan: _FramePlan) -> Frame:
+        """Read one planned frame from disk."""
+        sd = self.nusc.get("sample_data", plan.token)
+        points = self._read(plan.path, np.float32, plan.n_points * 5, "point float",
+                            "truncated_points")
+        points = points.reshape(plan.n_points, 5)
+        T_ego_lidar, T_world_ego = self._pose(sd)
+        cameras = tuple(self._camera(cam, T_ego_lidar, T_world_ego) for cam in plan.cameras)
+        labels = instances = None
+        if plan.labels_path is not None:
+            labels = self._read(plan.labels_path, np.uint8, plan.n_points, "label", "label_count")
+            labels = labels.astype(np.uint32)
+        if plan.instances_path is not None:
+            instances = self._read(plan.instances_path, np.uint32, plan.n_points, "instance",
+                                   "label_count")
+        return Frame(frame_id=plan.token, sequence=plan.scene, points=points,
+                     channels=POINT_CHANNELS, stamp_ns=int(sd["timestamp"]) * 1000,
+                     T_ego_lidar=T_ego_lidar, T_world_ego=T_world_ego, cameras=cameras,
+                     labels=labels, label_map=self.label_map, instances=instances,
+                     extras={"sample_token": sd["sample_token"],
+                             "is_key_frame": plan.is_key_frame})
+
+    # --------------------------------------------------------------------------- sequence API --
+
+    @property
+    def frame_ids(self) -> list[str]:
+        """LIDAR_TOP sample_data tokens of the frames, in iteration order."""
+        return [plan.token for plan in self._plans]
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def __getitem__(self, index: int) -> Frame:
+        """Frame ``index``; a file that fails to read raises DatasetError in either mode."""
+        return self.load(self._plans[index])
+
+    def __iter__(self) -> Iterator[Frame]:
+        for plan in self._plans:
+            try:
+                yield self.load(plan)
+            except _FrameError as err:
+                self._reject(err)
+
+    def __repr__(self) -> str:
+        return (f"NuScenesSource({str(self.dataroot)!r}, {self.version!r}, {len(self.scenes)} "
+                f"scenes, {len(self)} frames, cameras={list(self.cameras)}, sweeps={self.sweeps})")
