@@ -1,0 +1,483 @@
+"""SemanticKITTI-format directories (real ones, or the synthetic drive written so) as Frames.
+
+Layout (KITTI odometry + SemanticKITTI labels)::
+
+    root/[<label map>.yaml]                       optional, picked up with label_map="auto"
+    root/sequences/<seq>/velodyne/NNNNNN.bin      N x 4 float32: x, y, z, remission
+    root/sequences/<seq>/labels/NNNNNN.label      N uint32: low 16 bits raw class, high 16 instance
+    root/sequences/<seq>/image_2/NNNNNN.png       left colour camera (image_3: right)
+    root/sequences/<seq>/calib.txt                "P0: 12 floats" .. "P3:", "Tr:" (3x4 row-major)
+    root/sequences/<seq>/poses.txt                one 3x4 row-major cam0 pose per frame
+    root/sequences/<seq>/times.txt                one stamp per frame, seconds
+    root/sequences/<seq>/times_ns.txt             optional (Seal writes it): integer ns, preferred
+    root/sequences/<seq>/instance_2/NNNNNN.png    optional (Seal's oracle): uint16 instance mask
+
+Conventions (``T_b_a`` maps frame ``a`` to frame ``b``; ``Tr`` = velodyne -> cam0 of calib.txt):
+
+- KITTI has no vehicle frame: the LiDAR frame *is* the ego frame, so ``T_ego_lidar`` = identity.
+- ``poses.txt`` holds ``T_world_cam0`` (cam0 pose; for real KITTI the world is cam0 of the first
+  frame). The LiDAR pose is ``T_world_ego = inv(Tr) @ pose @ Tr``, i.e. the world is re-expressed
+  in LiDAR axes (the first frame's LiDAR frame for real KITTI), as SemanticKITTI's API does.
+- Camera ``image_k`` uses ``P_k = K [I | t]`` (rectified; SemanticKITTI folds the rectification
+  into P and Tr): ``K = P_k[:, :3]``, ``t = inv(K) @ P_k[:, 3]`` (the stereo baseline), and
+  ``T_cam_lidar = [I | t] @ Tr``. Images are taken with the scan, so the image stamp is the scan's.
+- Stamps: ``times_ns.txt`` (integers) when present, else ``times.txt`` parsed as exact decimals
+  (``round(seconds * 1e9)``; real KITTI's times start at 0 per sequence).
+- Point channels are ``("x", "y", "z", "intensity")`` (KITTI's remission).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from seal_train.errors import DatasetError
+from seal_train.sources.frame import CameraView, Frame
+from seal_train.sources.labels import LabelMap, load_label_map
+
+log = logging.getLogger(__name__)
+
+POINT_CHANNELS = ("x", "y", "z", "intensity")
+POINT_BYTES = 4 * 4
+"""Bytes per point in a ``.bin`` scan (4 x float32)."""
+SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("00", "01", "02", "03", "04", "05", "06", "07", "09", "10"),
+    "val": ("08",),
+    "test": tuple(f"{i:02d}" for i in range(11, 22)),
+}
+"""SemanticKITTI's standard sequence splits; ``all`` (every sequence under ``root``) also works."""
+CAMERAS = ("image_2", "image_3")
+"""Supported cameras: left colour (P2) and right colour (P3)."""
+AUTO_LABEL_MAP = "auto"
+TIMES_NS_FILE = "times_ns.txt"
+MASK_DIR_PREFIX = "instance_"
+"""``instance_<k>/NNNNNN.png``: optional uint16 instance mask of camera ``image_<k>``."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+OnError = Literal["raise", "skip"]
+
+
+class _FrameError(DatasetError):
+    """A DatasetError about one frame (or sequence), with the reason ``skipped`` counts it under."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# ----------------------------------------------------------------------------- text files --
+
+def read_calib(path: Path) -> dict[str, np.ndarray]:
+    """``calib.txt`` -> ``{key: (3, 4) float64}`` for every ``KEY: 12 numbers`` line."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise _FrameError("calibration", f"{path}: cannot read calibration ({err.strerror}); "
+                          f"expected lines 'P0: <12 numbers>' .. 'P3:', 'Tr:'") from None
+    calib: dict[str, np.ndarray] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, values = line.partition(":")
+        try:
+            matrix = np.array(values.split(), dtype=np.float64)
+        except ValueError:
+            matrix = np.zeros(0)
+        if not sep or matrix.size != 12 or not np.all(np.isfinite(matrix)):
+            raise _FrameError("calibration", f"{path}:{number}: {line.strip()[:60]!r} is not "
+                              f"'KEY: <12 finite numbers>' (a 3x4 row-major matrix)")
+        calib[key.strip()] = matrix.reshape(3, 4)
+    return calib
+
+
+def read_poses(path: Path) -> np.ndarray:
+    """``poses.txt`` -> (M, 4, 4) float64, one 3x4 row-major pose per line."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise _FrameError("poses", f"{path}: cannot read poses ({err.strerror}); expected one "
+                          f"3x4 row-major pose (12 numbers) per frame") from None
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    bad = [i for i, row in enumerate(rows, start=1) if len(row) != 12]
+    if bad:
+        raise _FrameError("poses", f"{path}:{bad[0]}: {len(rows[bad[0] - 1])} numbers; expected "
+                          f"12 (a 3x4 row-major pose) on every line")
+    try:
+        values = np.array(rows, dtype=np.float64).reshape(-1, 3, 4)
+    except ValueError as err:
+        raise _FrameError("poses", f"{path}: not numbers: {err}") from None
+    if not np.all(np.isfinite(values)):
+        raise _FrameError("poses", f"{path}: NaN/inf in poses")
+    poses = np.zeros((len(values), 4, 4))
+    poses[:, :3] = values
+    poses[:, 3, 3] = 1.0
+    return poses
+
+
+def read_stamps_ns(seq_dir: Path) -> tuple[Path, list[int]]:
+    """Per-frame stamps in ns: ``times_ns.txt`` if present, else ``times.txt`` (exact decimals)."""
+    ns_path = seq_dir / TIMES_NS_FILE
+    path = ns_path if ns_path.is_file() else seq_dir / "times.txt"
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as err:
+        raise _FrameError("times", f"{path}: cannot read timestamps ({err.strerror}); expected "
+                          f"one time in seconds per frame") from None
+    stamps = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            if path is ns_path:
+                stamps.append(int(line))
+            else:
+                stamps.append(int((Decimal(line) * 1_000_000_000).to_integral_value()))
+        except (ValueError, InvalidOperation):
+            unit = "integer nanoseconds" if path is ns_path else "seconds"
+            raise _FrameError("times", f"{path}:{number}: {line[:40]!r} is not a time in "
+                              f"{unit}") from None
+    return path, stamps
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(height, width) of a PNG from its header, without decoding it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+    except OSError as err:
+        raise _FrameError("missing_image", f"{path}: cannot read ({err.strerror})") from None
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise _FrameError("bad_image", f"{path}: not a PNG file")
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+
+
+def _dir_sizes(folder: Path, suffix: str) -> dict[str, int]:
+    """``{stem: byte size}`` of the files ending in ``suffix`` in ``folder`` (one scandir)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {entry.name[: -len(suffix)]: entry.stat().st_size for entry in entries
+                    if entry.name.endswith(suffix) and entry.is_file()}
+    except FileNotFoundError:
+        return {}
+
+
+# --------------------------------------------------------------------------------- plans --
+
+@dataclass(frozen=True)
+class _Camera:
+    """Static calibration of one camera of one sequence."""
+
+    name: str  # image_2 / image_3
+    K: np.ndarray
+    T_cam_lidar: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    name: str
+    path: Path
+    cameras: tuple[_Camera, ...]
+    T_world_lidar: np.ndarray  # (M, 4, 4)
+    stamps_ns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _FramePlan:
+    sequence: _Sequence
+    stem: str  # NNNNNN
+    index: int  # line in poses.txt / times.txt
+    n_points: int
+    labels: bool
+    masks: tuple[bool, ...]  # per camera: an instance mask exists
+
+    @property
+    def frame_id(self) -> str:
+        return f"{self.sequence.name}/{self.stem}"
+
+
+def resolve_label_map(root: Path, label_map: str | Path | LabelMap) -> LabelMap:
+    """A LabelMap, built-in name, YAML path, or ``"auto"`` (the one ``*.yaml`` at ``root``)."""
+    if isinstance(label_map, LabelMap):
+        return label_map
+    if str(label_map) == AUTO_LABEL_MAP:
+        found = sorted(root.glob("*.yaml"))
+        if len(found) != 1:
+            raise DatasetError(f"{root}: label_map='auto' needs exactly one *.yaml label map at "
+                               f"the dataset root, found {[p.name for p in found]}; pass a "
+                               f"built-in name or a path")
+        return LabelMap.from_yaml(found[0])
+    return load_label_map(label_map)
+
+
+def _sequence_names(root: Path, sequences: str | Sequence[str | int] | None) -> list[str]:
+    seq_root = root / "sequences"
+    if not seq_root.is_dir():
+        raise DatasetError(f"{seq_root}: no such directory; expected a SemanticKITTI-format root "
+                           f"holding sequences/<seq>/velodyne/")
+    if sequences is None or sequences == "all":
+        names = sorted(p.name for p in seq_root.iterdir() if p.is_dir())
+        if not names:
+            raise DatasetError(f"{seq_root}: holds no sequence folders")
+        return names
+    if isinstance(sequences, str):
+        if sequences not in SPLITS:
+            raise DatasetError(f"sequences={sequences!r} is not a split ({sorted(SPLITS)} or "
+                               f"'all'); pass a list like ['00', '08'] for single sequences")
+        names = list(SPLITS[sequences])
+    else:
+        names = [f"{s:02d}" if isinstance(s, int) else str(s) for s in sequences]
+    if not names or len(set(names)) != len(names):
+        raise DatasetError(f"sequences {names} must name at least one sequence, none twice")
+    missing = [name for name in names if not (seq_root / name / "velodyne").is_dir()]
+    if missing:
+        present = sorted(p.name for p in seq_root.iterdir() if p.is_dir())
+        raise DatasetError(f"{seq_root}: sequences {missing} have no velodyne/ folder; present "
+                           f"sequences are {present}")
+    return names
+
+
+# -------------------------------------------------------------------------------- source --
+
+class KittiSource:
+    """Frames of SemanticKITTI-format sequences, in sequence then frame order.
+
+    Every file a frame needs is checked (existence, byte sizes, calibration, pose and time counts)
+    when the source is built, so a broken dataset fails before any work. With ``on_error="skip"``
+    the frames concerned are left out instead (a broken calib/poses/times file drops its whole
+    sequence), counted per reason in :attr:`skipped` and logged. Problems found only when a frame
+    is decoded (NaN/inf points, an undecodable image) are skipped and counted by ``__iter__``;
+    ``__getitem__`` always raises.
+
+    Args:
+        root: folder holding ``sequences/``.
+        sequences: sequence names (``["00", "08"]``, ints allowed), a split of :data:`SPLITS`
+            (``train`` = 00-07, 09, 10; ``val`` = 08; ``test`` = 11-21), or ``None`` / ``"all"``
+            for every sequence under ``root/sequences``.
+        label_map: a :class:`LabelMap`, a built-in name, a path to a semantic-kitti.yaml-style
+            file, or ``"auto"``: the only ``*.yaml`` at ``root`` (the synthetic drive writes
+            one). Default: the built-in ``semantic-kitti`` map (19 classes), never guessed.
+        cameras: camera folders to attach, in this order: ``image_2`` (P2), ``image_3`` (P3).
+        load_images: decode PNGs; when False each image is a read-only all-zero broadcast view of
+            the size in the PNG header (K, T_cam_lidar, size and id stay usable).
+        on_error: ``raise`` (DatasetError naming the file) or ``skip`` (count and warn).
+
+    Attributes:
+        sequences: names of the selected sequences.
+        skipped: frames left out, per reason (``truncated_points``, ``missing_labels``,
+            ``label_count``, ``missing_image``, ``bad_image``, ``calibration``, ``poses``,
+            ``times``, ``bad_points``).
+    """
+
+    def __init__(self, root: str | Path, sequences: str | Sequence[str | int] | None = None,
+                 label_map: str | Path | LabelMap = "semantic-kitti",
+                 cameras: Sequence[str] = ("image_2",), load_images: bool = True,
+                 on_error: OnError = "raise") -> None:
+        if on_error not in ("raise", "skip"):
+            raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        cameras = tuple(cameras)
+        unknown = [c for c in cameras if c not in CAMERAS]
+        if unknown or len(set(cameras)) != len(cameras):
+            raise DatasetError(f"cameras {cameras}: each must be one of {CAMERAS}, none twice")
+        self.root = Path(root)
+        self.cameras = cameras
+        self.load_images = load_images
+        self.on_error: OnError = on_error
+        self.label_map = resolve_label_map(self.root, label_map)
+        self.skipped: dict[str, int] = {}
+        self.sequences = _sequence_names(self.root, sequences)
+        self._plans: list[_FramePlan] = []
+        for name in self.sequences:
+            self._plan_sequence(self.root / "sequences" / name)
+        if self.skipped:
+            log.warning("%s: skipped %d frames: %s", self.root, sum(self.skipped.values()),
+                        self.skipped)
+
+    # ------------------------------------------------------------------------------ planning --
+
+    def _reject(self, err: _FrameError, count: int = 1) -> None:
+        if self.on_error == "raise":
+            raise err
+        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + count
+        log.warning("skipping %s: %s", "frame" if count == 1 else f"{count} frames", err)
+
+    def _sequence_record(self, path: Path, n_frames: int) -> _Sequence:
+        calib_path = path / "calib.txt"
+        calib = read_calib(calib_path)
+        needed = ["Tr", *(f"P{c[-1]}" for c in self.cameras)]
+        missing = [key for key in needed if key not in calib]
+        if missing:
+            raise _FrameError("calibration", f"{calib_path}: lacks {missing}; expected "
+                              f"'P0:'..'P3:' and 'Tr:' lines with 12 numbers each (found "
+                              f"{sorted(calib)})")
+        Tr = np.eye(4)
+        Tr[:3] = calib["Tr"]
+        if abs(np.linalg.det(Tr[:3, :3])) < 1e-6:
+            raise _FrameError("calibration", f"{calib_path}: Tr's rotation is singular")
+        cams = []
+        for name in self.cameras:
+            P = calib[f"P{name[-1]}"]
+            K = P[:, :3].copy()
+            if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]) or K[1, 0] != 0:
+                raise _FrameError("calibration", f"{calib_path}: P{name[-1]} = {P.tolist()} is not "
+                                  f"K [I | t] with K upper-triangular, positive focal lengths and "
+                                  f"last row [0, 0, 1]")
+            baseline = np.eye(4)
+            baseline[:3, 3] = np.linalg.solve(K, P[:, 3])
+            cams.append(_Camera(name, K, baseline @ Tr))
+        poses_path = path / "poses.txt"
+        poses = read_poses(poses_path)
+        if len(poses) != n_frames:
+            raise _FrameError("poses", f"{poses_path}: {len(poses)} poses for the {n_frames} scans "
+                              f"in {path / 'velodyne'}; expected one pose per scan")
+        times_path, stamps = read_stamps_ns(path)
+        if len(stamps) != n_frames:
+            raise _FrameError("times", f"{times_path}: {len(stamps)} times for the {n_frames} "
+                              f"scans in {path / 'velodyne'}; expected one time per scan")
+        T_world_lidar = np.linalg.inv(Tr) @ poses @ Tr  # (M, 4, 4)
+        T_world_lidar[:, 3] = [0.0, 0.0, 0.0, 1.0]
+        return _Sequence(path.name, path, tuple(cams), T_world_lidar, tuple(stamps))
+
+    def _plan_sequence(self, path: Path) -> None:
+        scans = _dir_sizes(path / "velodyne", ".bin")
+        if not scans:
+            raise DatasetError(f"{path / 'velodyne'}: holds no .bin scans")
+        stems = sorted(scans)
+        try:
+            sequence = self._sequence_record(path, len(stems))
+        except _FrameError as err:
+            self._reject(err, count=len(stems))
+            return
+        bad_stems = [s for s in stems if not (s.isdigit() and int(s) < len(stems))]
+        if bad_stems:
+            err = _FrameError("poses", f"{path / 'velodyne'}: scans {bad_stems[:5]} are not "
+                              f"numbered 000000..{len(stems) - 1:06d}, the line of their pose "
+                              f"and time")
+            self._reject(err, count=len(stems))
+            return
+        label_dir = path / "labels"
+        labels = _dir_sizes(label_dir, ".label") if label_dir.is_dir() else None
+        images = [set(_dir_sizes(path / cam, ".png")) for cam in self.cameras]
+        masks = [set(_dir_sizes(path / (MASK_DIR_PREFIX + cam[-1]), ".png"))
+                 for cam in self.cameras]
+        for stem in stems:
+            try:
+                self._plans.append(self._plan_frame(sequence, stem, scans[stem], labels, images,
+                                                    masks))
+            except _FrameError as err:
+                self._reject(err)
+
+    def _plan_frame(self, sequence: _Sequence, stem: str, size: int,
+                    labels: dict[str, int] | None, images: list[set[str]],
+                    masks: list[set[str]]) -> _FramePlan:
+        path = sequence.path
+        scan = path / "velodyne" / f"{stem}.bin"
+        if size % POINT_BYTES:
+            raise _FrameError("truncated_points", f"{scan}: {size} bytes is not a multiple of "
+                              f"{POINT_BYTES} (4 float32 per point: x, y, z, remission)")
+        n_points = size // POINT_BYTES
+        if labels is not None:
+            label_path = path / "labels" / f"{stem}.label"
+            if stem not in labels:
+                raise _FrameError("missing_labels", f"{label_path}: missing; {path / 'labels'} "
+                                  f"exists, so every scan needs its .label file")
+            if labels[stem] != 4 * n_points:
+                raise _FrameError("label_count", f"{label_path}: {labels[stem]} bytes for the "
+                                  f"{n_points} points of {scan.name}; expected one uint32 per "
+                                  f"point ({4 * n_points} bytes)")
+        for cam, found in zip(self.cameras, images):
+            if stem not in found:
+                raise _FrameError("missing_image", f"{path / cam / stem}.png: missing; expected "
+                                  f"the {cam} image of scan {scan.name}")
+        return _FramePlan(sequence, stem, int(stem), n_points, labels is not None,
+                          tuple(stem in found for found in masks))
+
+    # ------------------------------------------------------------------------------- loading --
+
+    def _image(self, path: Path) -> np.ndarray:
+        if not self.load_images:
+            height, width = png_size(path)
+            return np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise _FrameError("bad_image", f"{path}: cannot decode; expected a colour PNG")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _camera(self, plan: _FramePlan, index: int) -> CameraView:
+        cam = plan.sequence.cameras[index]
+        path = plan.sequence.path
+        image = self._image(path / cam.name / f"{plan.stem}.png")
+        mask = None
+        if plan.masks[index]:
+            mask_path = path / (MASK_DIR_PREFIX + cam.name[-1]) / f"{plan.stem}.png"
+            mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+            if mask is None or mask.dtype != np.uint16 or mask.shape != image.shape[:2]:
+                found = "undecodable" if mask is None else f"{mask.shape} {mask.dtype}"
+                raise _FrameError("bad_image", f"{mask_path}: instance mask is {found}; "
+                                  f"expected a {image.shape[:2]} uint16 PNG")
+        return CameraView(name=cam.name, image_id=f"{plan.sequence.name}/{cam.name}/{plan.stem}",
+                          image=image, K=cam.K.copy(), T_cam_lidar=cam.T_cam_lidar.copy(),
+                          stamp_ns=plan.sequence.stamps_ns[plan.index], instance_mask=mask)
+
+    @staticmethod
+    def _read(path: Path, dtype: type, count: int, what: str, reason: str) -> np.ndarray:
+        try:
+            data = np.fromfile(path, dtype=dtype)
+        except OSError as err:
+            raise _FrameError(reason, f"{path}: cannot read {what}: {err}") from err
+        if data.size != count:
+            raise _FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
+        return data
+
+    def load(self, plan: _FramePlan) -> Frame:
+        """Read one planned frame from disk."""
+        seq = plan.sequence
+        scan = seq.path / "velodyne" / f"{plan.stem}.bin"
+        points = self._read(scan, np.float32, plan.n_points * 4, "float", "truncated_points")
+        points = points.reshape(plan.n_points, 4)
+        finite = np.isfinite(points).all(axis=1)
+        if not finite.all():
+            raise _FrameError("bad_points", f"{scan}: {int((~finite).sum())} of {plan.n_points} "
+                              f"points have NaN/inf values; expected finite x, y, z, remission")
+        labels = instances = None
+        if plan.labels:
+            raw = self._read(seq.path / "labels" / f"{plan.stem}.label", np.uint32, plan.n_points,
+                             "label", "label_count")
+            labels = raw & np.uint32(0xFFFF)
+            instances = raw >> np.uint32(16)
+        cameras = tuple(self._camera(plan, i) for i in range(len(seq.cameras)))
+        return Frame(frame_id=plan.frame_id, sequence=seq.name, points=points,
+                     channels=POINT_CHANNELS, stamp_ns=seq.stamps_ns[plan.index],
+                     T_ego_lidar=np.eye(4), T_world_ego=seq.T_world_lidar[plan.index].copy(),
+                     cameras=cameras, labels=labels, label_map=self.label_map,
+                     instances=instances, extras={"index": plan.index})
+
+    # --------------------------------------------------------------------------- sequence API --
+
+    @property
+    def frame_ids(self) -> list[str]:
+        """``<seq>/<NNNNNN>`` of the frames, in iteration order."""
+        return [plan.frame_id for plan in self._plans]
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def __getitem__(self, index: int) -> Frame:
+        """Frame ``index``; a file that fails to decode raises DatasetError in either mode."""
+        return self.load(self._plans[index])
+
+    def __iter__(self) -> Iterator[Frame]:
+        for plan in self._plans:
+            try:
+                yield self.load(plan)
+            except _FrameError as err:
+                self._reject(err)
+
+    def __repr__(self) -> str:
+        return (f"KittiSource({str(self.root)!r}, sequences={self.sequences}, {len(self)} frames, "
+                f"cameras={list(self.cameras)}, label_map={self.label_map.name!r})")
