@@ -17,3 +17,7 @@ class CodecError(SealError):
 
 class InterfaceError(SealError):
     """A seal_msgs interface definition could not be found or loaded."""
+
+
+class ConfigError(SealError):
+    """A configuration file, parameter or command-line override is invalid."""

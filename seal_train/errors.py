@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seal_ros.errors import SealError
+from seal_ros.errors import ConfigError, SealError
 
 
 class DatasetError(SealError):
@@ -13,8 +13,8 @@ class BagError(DatasetError):
     """A ROS bag lacks a topic or TF link, or a message in it is malformed."""
 
 
-class ConfigError(SealError):
-    """A configuration file or command-line override is invalid."""
+class TrainingError(SealError):
+    """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
 
 
-__all__ = ["BagError", "ConfigError", "DatasetError", "SealError"]
+__all__ = ["BagError", "ConfigError", "DatasetError", "SealError", "TrainingError"]

@@ -1,14 +1,10 @@
 """Sparse 3D backbones (MinkUNet on spconv) and LiDAR voxelisation.
 
-Importing this package installs the spconv CPU fixes (see :mod:`seal_train.models.spconv_patch`)
-before any network is built.
+The network and voxelisation live in the runtime (``seal_ros.core``), which runs the same model on
+vehicles; importing them installs the spconv CPU fixes (:mod:`seal_ros.core.spconv_patch`).
 """
 
-from seal_train.models.spconv_patch import SpconvFixes, apply_spconv_cpu_fixes, spconv_cpu_fixes
-
-apply_spconv_cpu_fixes()
-
-from seal_train.models.minkunet import (  # noqa: E402
+from seal_ros.core.minkunet import (
     BACKBONES,
     BasicBlock,
     MinkUNet,
@@ -16,7 +12,8 @@ from seal_train.models.minkunet import (  # noqa: E402
     build_minkunet18,
     build_minkunet34,
 )
-from seal_train.models.voxelize import (  # noqa: E402
+from seal_ros.core.spconv_patch import SpconvFixes, apply_spconv_cpu_fixes, spconv_cpu_fixes
+from seal_ros.core.voxelize import (
     GridKind,
     SparseBatch,
     VoxelGrid,

@@ -1,7 +1,8 @@
 """Neutralise two defects of spconv 2.3.x's CPU path (DESIGN.md decision 1).
 
 Both fixes rebind one name inside ``spconv.pytorch.ops`` and leave spconv's own classes alone;
-:func:`apply_spconv_cpu_fixes` runs on ``import seal_train.models``. It is idempotent.
+:func:`apply_spconv_cpu_fixes` runs on ``import seal_ros.core.minkunet`` (and so on ``import
+seal_train.models``). It is idempotent.
 
 Defect A: backward needs CUDA.
     ``spconv.pytorch.ops.indice_conv_backward`` always calls ``get_current_stream()`` (the

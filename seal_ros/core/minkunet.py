@@ -28,7 +28,10 @@ import spconv.pytorch as spconv
 import torch
 from torch import nn
 
-from seal_train.models.voxelize import SparseBatch
+from seal_ros.core.spconv_patch import apply_spconv_cpu_fixes
+from seal_ros.core.voxelize import SparseBatch
+
+apply_spconv_cpu_fixes()  # before any network runs: spconv's CPU build is wrong without it
 
 __all__ = [
     "BACKBONES",

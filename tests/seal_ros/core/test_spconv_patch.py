@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import seal_train.models  # noqa: F401  (installs the fixes)
-from seal_train.models.spconv_patch import (
+import seal_ros.core.minkunet  # noqa: F401  (installs the fixes)
+from seal_ros.core.spconv_patch import (
     SpconvFixes,
     apply_spconv_cpu_fixes,
     spconv_cpu_fixes,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 
 __all__ = ["GridKind", "SparseBatch", "VoxelGrid", "point_cells", "voxelize"]
 
@@ -67,7 +67,7 @@ class VoxelGrid:
 
 @dataclass(frozen=True, slots=True)
 class SparseBatch:
-    """Voxelised scans, ready for :class:`seal_train.models.MinkUNet`.
+    """Voxelised scans, ready for :class:`seal_ros.core.minkunet.MinkUNet`.
 
     Attributes:
         coords: (M, 4) int32 [scan index, i, j, k] of the unique voxels, row-major, >= 0, sorted

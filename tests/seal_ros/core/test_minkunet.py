@@ -7,15 +7,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from seal_train.models import (
-    BACKBONES,
-    MinkUNet,
-    SparseBatch,
-    VoxelGrid,
-    build_minkunet,
-    build_minkunet34,
-    voxelize,
-)
+from seal_ros.core.minkunet import BACKBONES, MinkUNet, build_minkunet, build_minkunet34
+from seal_ros.core.voxelize import SparseBatch, VoxelGrid, voxelize
 
 # Res16UNet34C as in MinkowskiEngine / SLidR (out_channels None, in_channels 1); 18 with layers 2x8
 PARAMETERS = {"minkunet34": 37_842_976, "minkunet18": 21_691_168}
