@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from seal_train.commands import data, superpixels, synth
+from seal_train.commands import data, pretrain, superpixels, synth
 
 COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
     "data": data,
     "superpixels": superpixels,
+    "pretrain": pretrain,
 }
