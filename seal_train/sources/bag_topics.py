@@ -1,0 +1,170 @@
+"""What a bag holds for :class:`~seal_train.sources.rosbag.RosbagSource`: which bags, which topics
+are the LiDAR and the cameras, and how camera images decode to RGB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from seal_train.errors import BagError
+
+log = logging.getLogger(__name__)
+
+CLOUD = "sensor_msgs/msg/PointCloud2"
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+INFO = "sensor_msgs/msg/CameraInfo"
+MASK_NAME = "instance_mask"
+"""Last topic component of a camera's optional uint16 instance-mask Image (the synthetic oracle)."""
+IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+"""Raw ``sensor_msgs/Image`` encodings that decode to RGB, with their channel counts."""
+
+
+@dataclass(frozen=True)
+class CameraTopics:
+    """One camera: its name, image topic (Image or CompressedImage), CameraInfo topic, and the
+    optional ``<namespace>/instance_mask`` topic (mono16 Image) when the bag has one."""
+
+    name: str
+    image_topic: str
+    info_topic: str
+    mask_topic: str | None = None
+
+
+def expand_bags(path: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Bag paths: a bag, a list of bags, or a folder of bag folders / ``.bag`` files (sorted)."""
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        if not path.exists():
+            raise BagError(f"{path}: no such bag")
+        if path.is_dir() and not (path / "metadata.yaml").is_file():
+            bags = sorted(p for p in path.iterdir()
+                          if (p.is_dir() and (p / "metadata.yaml").is_file()) or p.suffix == ".bag")
+            if not bags:
+                raise BagError(f"{path}: neither a rosbag2 folder (metadata.yaml) nor a folder "
+                               f"of bags")
+            return bags
+        return [path]
+    if not path:
+        raise BagError("no bag paths given")
+    return [Path(p) for p in path]
+
+
+def namespace(topic: str, msgtype: str) -> str:
+    """``/cam_front/image_raw`` -> ``/cam_front`` (``.../image_raw/compressed`` too)."""
+    parts = topic.rstrip("/").split("/")
+    if msgtype == COMPRESSED and parts[-1] == "compressed":
+        parts = parts[:-1]
+    return "/".join(parts[:-1]) or "/"
+
+
+def select_topics(bag: Path, topics: dict[str, str], lidar_topic: str | None,
+                  cameras: Mapping[str, str | tuple[str, str]] | None
+                  ) -> tuple[str, tuple[CameraTopics, ...]]:
+    """The LiDAR topic and cameras to read from a bag with ``topics`` (``{topic: msgtype}``).
+
+    See :class:`~seal_train.sources.rosbag.RosbagSource` for ``lidar_topic`` and ``cameras``.
+
+    Raises:
+        BagError: a topic that is absent (naming the bag, the topic, and listing the topics there
+            are) or of the wrong type, or no / several PointCloud2 topics to choose from.
+    """
+    listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items()))
+
+    def require(topic: str, types: tuple[str, ...], role: str) -> None:
+        if topic not in topics:
+            raise BagError(f"{bag}: no {role} topic {topic!r}; topics are: {listing}")
+        if topics[topic] not in types:
+            raise BagError(f"{bag}: {role} topic {topic!r} is {topics[topic]}, expected "
+                           f"{' or '.join(types)}")
+
+    if lidar_topic is None:
+        clouds = sorted(t for t, m in topics.items() if m == CLOUD)
+        if len(clouds) != 1:
+            raise BagError(f"{bag}: {'no' if not clouds else 'several'} PointCloud2 topics "
+                           f"{clouds}; pass lidar_topic= to choose; topics are: {listing}")
+        lidar_topic = clouds[0]
+    require(lidar_topic, (CLOUD,), "LiDAR")
+    chosen: list[CameraTopics] = []
+    if cameras is None:
+        infos = {namespace(t, m): t for t, m in topics.items() if m == INFO}
+        by_ns: dict[str, str] = {}
+        for topic, msgtype in sorted(topics.items()):
+            if msgtype in (IMAGE, COMPRESSED) and topic.rsplit("/", 1)[-1] != MASK_NAME:
+                ns = namespace(topic, msgtype)
+                if ns not in infos:
+                    log.warning("%s: image topic %s has no CameraInfo in %s; not used", bag,
+                                topic, ns)
+                elif ns not in by_ns or msgtype == IMAGE:  # raw Image over its compressed twin
+                    by_ns[ns] = topic
+        chosen = [CameraTopics(ns.strip("/") or topic.strip("/"), topic, infos[ns])
+                  for ns, topic in sorted(by_ns.items())]
+    else:
+        for name, spec in cameras.items():
+            image_topic, info_topic = (spec, None) if isinstance(spec, str) else spec
+            if info_topic is None:
+                ns = namespace(image_topic, topics.get(image_topic, IMAGE))
+                info_topic = f"{ns.rstrip('/')}/camera_info"
+            chosen.append(CameraTopics(name, image_topic, info_topic))
+    for i, cam in enumerate(chosen):
+        mask = f"{namespace(cam.image_topic, topics.get(cam.image_topic, IMAGE)).rstrip('/')}/" \
+               f"{MASK_NAME}"
+        if topics.get(mask) == IMAGE:
+            chosen[i] = cam = CameraTopics(cam.name, cam.image_topic, cam.info_topic, mask)
+        require(cam.image_topic, (IMAGE, COMPRESSED), f"camera {cam.name} image")
+        require(cam.info_topic, (INFO,), f"camera {cam.name} CameraInfo")
+    return lidar_topic, tuple(chosen)
+
+
+def decode_image(msg: Any, where: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a ``sensor_msgs/Image`` (:data:`IMAGE_CHANNELS` encodings) or a
+    ``sensor_msgs/CompressedImage`` (anything ``cv2.imdecode`` reads).
+
+    Raises:
+        ValueError: an unsupported encoding, a short buffer or an undecodable compressed image;
+            the message starts with ``where``.
+    """
+    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
+    if not hasattr(msg, "encoding"):  # CompressedImage
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{where}: cannot decode {msg.format!r} compressed image")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    channels = IMAGE_CHANNELS.get(msg.encoding)
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if channels is None:
+        raise ValueError(f"{where}: encoding {msg.encoding!r}; supported are "
+                         f"{', '.join(IMAGE_CHANNELS)} and CompressedImage")
+    if step < w * channels or data.size < h * step:
+        raise ValueError(f"{where}: {data.size} bytes, step {step} for {w}x{h} {msg.encoding}; "
+                         f"expected step >= {w * channels} and {h * step} bytes")
+    pixels = data[:h * step].reshape(h, step)[:, :w * channels].reshape(h, w, channels)
+    if msg.encoding == "mono8":
+        return np.repeat(pixels, 3, axis=2)
+    if msg.encoding.startswith("bgr"):
+        return np.ascontiguousarray(pixels[:, :, 2::-1])
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def decode_mask(msg: Any, where: str) -> np.ndarray:
+    """(H, W) uint16 of a ``mono16`` / ``16UC1`` ``sensor_msgs/Image`` (either byte order)."""
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
+    if msg.encoding not in ("mono16", "16UC1"):
+        raise ValueError(f"{where}: instance mask encoding {msg.encoding!r}; expected mono16")
+    if step < 2 * w or data.size < h * step:
+        raise ValueError(f"{where}: {data.size} bytes, step {step} for a {w}x{h} mono16 mask")
+    rows = data[:h * step].reshape(h, step)[:, :2 * w]
+    dtype = ">u2" if msg.is_bigendian else "<u2"
+    return np.ascontiguousarray(rows).view(dtype).astype(np.uint16)
+
+
+__all__ = ["CLOUD", "COMPRESSED", "IMAGE", "IMAGE_CHANNELS", "INFO", "MASK_NAME", "CameraTopics",
+           "decode_image", "decode_mask", "expand_bags", "namespace", "select_topics"]

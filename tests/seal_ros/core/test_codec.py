@@ -1,0 +1,197 @@
+"""PointCloud2 codec: round trips over every datatype, padded / big-endian layouts, bad layouts."""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+import pytest
+from rosbags.typesys import Stores, get_typestore
+
+from seal_ros.core.codec import (DATATYPE_DTYPES, CloudData, FieldSpec, PointFieldType, cloud_dtype,
+                                 decode, encode, encode_labelled, encode_rgb, finite_mask,
+                                 pack_rgb, read_field, read_points, unpack_rgb)
+from seal_ros.errors import CodecError
+
+TS = get_typestore(Stores.ROS2_HUMBLE)
+PC2 = "sensor_msgs/msg/PointCloud2"
+
+
+def values(dtype: np.dtype, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    if dtype.kind == "f":
+        return rng.normal(0, 100, shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+def to_ros(cloud: CloudData) -> object:
+    header = TS.types["std_msgs/msg/Header"](
+        stamp=TS.types["builtin_interfaces/msg/Time"](sec=12, nanosec=34), frame_id="lidar")
+    return cloud.to_message(TS.types[PC2], TS.types["sensor_msgs/msg/PointField"], header)
+
+
+@pytest.mark.parametrize("datatype", list(PointFieldType))
+@pytest.mark.parametrize("count", [1, 3])
+def test_round_trip_every_datatype(datatype: PointFieldType, count: int) -> None:
+    rng = np.random.default_rng(int(datatype) * 10 + count)
+    dtype = DATATYPE_DTYPES[datatype]
+    n = 57
+    xyz = rng.normal(size=(n, 3)).astype(np.float32)
+    payload = values(dtype, (n,) if count == 1 else (n, count), rng)
+    cloud = encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "v": payload})
+    assert cloud.fields[-1] == FieldSpec("v", 12, int(datatype), count)
+    assert cloud.point_step == 12 + dtype.itemsize * count
+    assert cloud.row_step == n * cloud.point_step and cloud.data.size == n * cloud.point_step
+    points = decode(cloud)
+    np.testing.assert_array_equal(points["v"], payload)
+    np.testing.assert_array_equal(read_points(cloud), xyz)
+    np.testing.assert_array_equal(read_field(cloud, "v"), payload)
+    # through rosbags' CDR serialisation of sensor_msgs/PointCloud2
+    msg = TS.deserialize_cdr(TS.serialize_cdr(to_ros(cloud), PC2), PC2)
+    assert decode(msg).base is not None or len(msg.data) == 0  # a view, not a copy
+    np.testing.assert_array_equal(decode(msg)["v"], payload)
+    np.testing.assert_array_equal(read_points(msg), xyz)
+
+
+@pytest.mark.parametrize("kind", ["ndarray", "bytes", "bytearray", "memoryview", "array", "list"])
+def test_data_containers(kind: str) -> None:
+    xyz = np.arange(12, dtype=np.float32).reshape(4, 3)
+    cloud = encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+    raw = cloud.data.tobytes()
+    data = {"ndarray": cloud.data, "bytes": raw, "bytearray": bytearray(raw),
+            "memoryview": memoryview(raw), "array": array.array("B", raw),
+            "list": list(raw)}[kind]
+    msg = CloudData(cloud.fields, 1, 4, 12, 48, False, True, data)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(read_points(msg), xyz)
+
+
+def test_padded_layout_and_row_padding() -> None:
+    rng = np.random.default_rng(0)
+    n = 20
+    xyz = rng.normal(size=(n, 3)).astype(np.float32)
+    intensity = rng.uniform(0, 1, n).astype(np.float32)
+    ring = rng.integers(0, 32, n).astype(np.uint16)
+    # Ouster-like: x y z at 0/4/8, 4 bytes padding, intensity at 16, ring at 20, point_step 32
+    fields = [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7), FieldSpec("z", 8, 7),
+              FieldSpec("intensity", 16, 7), FieldSpec("ring", 20, 4)]
+    dtype = cloud_dtype(fields, 32)
+    assert dtype.itemsize == 32
+    points = np.zeros(n, dtype=dtype)
+    for i, name in enumerate("xyz"):
+        points[name] = xyz[:, i]
+    points["intensity"], points["ring"] = intensity, ring
+    cloud = encode(points)
+    assert cloud.point_step == 32 and cloud.fields == fields
+    got = read_points(cloud, ("x", "y", "z", "intensity", "ring"))
+    np.testing.assert_array_equal(got[:, :3], xyz)
+    np.testing.assert_array_equal(got[:, 4], ring)
+    padded = encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}, point_step=16)
+    assert padded.point_step == 16 and padded.data.size == n * 16
+    np.testing.assert_array_equal(read_points(padded), xyz)
+    # organised 4 x 5 cloud whose rows carry 8 bytes of padding each
+    rows = np.zeros((4, 5 * 32 + 8), dtype=np.uint8)
+    rows[:, :160] = cloud.data.reshape(4, 160)
+    organised = CloudData(fields, 4, 5, 32, 168, False, True, rows.reshape(-1))
+    np.testing.assert_array_equal(read_points(organised), xyz)
+
+
+def test_big_endian_equals_little_endian() -> None:
+    rng = np.random.default_rng(1)
+    cols = {"x": rng.normal(size=30).astype(np.float32),
+            "y": rng.normal(size=30).astype(np.float32),
+            "z": rng.normal(size=30).astype(np.float64),
+            "ring": rng.integers(0, 64, 30).astype(np.uint16),
+            "t": rng.integers(-5, 5, (30, 2)).astype(np.int32)}
+    little, big = encode(cols), encode(cols, is_bigendian=True)
+    assert big.is_bigendian and not little.is_bigendian
+    assert big.data.tobytes() != little.data.tobytes()
+    np.testing.assert_array_equal(read_points(big, ("x", "y", "z", "ring")),
+                                  read_points(little, ("x", "y", "z", "ring")))
+    np.testing.assert_array_equal(read_field(big, "t"), cols["t"])
+    assert read_field(big, "ring").dtype == np.dtype(np.uint16)  # native order
+    msg = TS.deserialize_cdr(TS.serialize_cdr(to_ros(big), PC2), PC2)
+    np.testing.assert_array_equal(read_points(msg, ("z",), np.float64)[:, 0], cols["z"])
+    assert encode(decode(big)).is_bigendian  # structured big-endian input keeps its order
+
+
+def test_node_outputs() -> None:
+    xyz = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32)
+    labelled = encode_labelled(xyz, np.array([3, 255]), np.array([0.5, 0.25]), stamp_ns=7,
+                               frame_id="lidar")
+    assert [(f.name, f.offset, f.datatype) for f in labelled.fields] == [
+        ("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("class_id", 12, 2), ("probability", 13, 7)]
+    assert labelled.point_step == 17 and labelled.stamp_ns == 7 and labelled.frame_id == "lidar"
+    np.testing.assert_array_equal(read_field(labelled, "class_id"), [3, 255])
+    with pytest.raises(CodecError, match="class_id spans 0..256"):
+        encode_labelled(xyz, np.array([0, 256]), np.zeros(2))
+    rgb = np.array([[255, 0, 16], [1, 2, 3]], dtype=np.uint8)
+    vis = encode_rgb(xyz, rgb)
+    assert vis.fields[3] == FieldSpec("rgb", 12, 7, 1)
+    bits = read_field(vis, "rgb").view(np.uint32)
+    np.testing.assert_array_equal(bits, [0xFF0010, 0x010203])
+    np.testing.assert_array_equal(unpack_rgb(pack_rgb(rgb)), rgb)
+
+
+def test_finite_mask_and_is_dense() -> None:
+    xyz = np.array([[0, 0, 0], [np.nan, 0, 0], [0, np.inf, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(finite_mask(xyz), [True, False, False])
+    assert not encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}).is_dense
+    assert encode({"x": xyz[:1, 0], "y": xyz[:1, 1], "z": xyz[:1, 2]}).is_dense
+
+
+def test_empty_cloud() -> None:
+    empty = np.zeros(0, dtype=np.float32)
+    cloud = encode({"x": empty, "y": empty, "z": empty})
+    assert cloud.width == 0 and cloud.data.size == 0
+    assert read_points(cloud).shape == (0, 3)
+
+
+def _msg(**changes: object) -> CloudData:
+    xyz = np.ones((4, 3), dtype=np.float32)
+    cloud = encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+    fields = changes.pop("fields", cloud.fields)
+    base = dict(height=1, width=4, point_step=12, row_step=48, is_bigendian=False,
+                is_dense=True, data=cloud.data)
+    base.update(changes)
+    return CloudData(fields, **base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"fields": [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7)]}, r"no field 'z'"),
+    ({"fields": [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7), FieldSpec("z", 10, 7)]},
+     r"field 'z' \(FLOAT32 x 1 at offset 10\) ends at byte 14, past point_step 12"),
+    ({"fields": [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7), FieldSpec("z", 8, 7, 2)]},
+     r"field 'z' \(FLOAT32 x 2 at offset 8\) ends at byte 16"),
+    ({"fields": [FieldSpec("x", 0, 7), FieldSpec("y", 4, 9), FieldSpec("z", 8, 7)]},
+     r"field 'y' has unknown datatype 9"),
+    ({"fields": [FieldSpec("x", 0, 7), FieldSpec("x", 4, 7), FieldSpec("z", 8, 7)]},
+     r"field 'x' appears twice"),
+    ({"point_step": 0}, r"point_step is 0"),
+    ({"data": np.zeros(47, dtype=np.uint8)}, r"data has 47 bytes; expected height 1 x row_step 48"),
+    ({"row_step": 40, "data": np.zeros(40, dtype=np.uint8)},
+     r"row_step 40 < width 4 x point_step 12"),
+    ({"height": 2}, r"data has 48 bytes; expected height 2 x row_step 48 = 96"),
+])
+def test_invalid_layouts(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        read_points(_msg(**changes))
+
+
+def test_invalid_requests() -> None:
+    with pytest.raises(CodecError, match=r"no field 'intensity'; it has \['x', 'y', 'z'\]"):
+        read_points(_msg(), ("x", "intensity"))
+    with pytest.raises(CodecError, match=r"no field 'z' \(required"):
+        decode(_msg(fields=[FieldSpec("x", 0, 7), FieldSpec("y", 4, 7)]), require=("x", "y", "z"))
+    with pytest.raises(CodecError, match="field 'flag' is bool"):
+        encode({"flag": np.zeros(3, dtype=bool)})
+    with pytest.raises(CodecError, match="field 'id' is int64"):
+        encode({"id": np.zeros(3, dtype=np.int64)})
+    assert encode({"id": np.zeros(3, dtype=np.int64)},
+                  datatypes={"id": PointFieldType.INT32}).fields[0].datatype == 5
+    with pytest.raises(CodecError, match="field 'b' has 2 points; the first field has 3"):
+        encode({"a": np.zeros(3, np.float32), "b": np.zeros(2, np.float32)})
+    with pytest.raises(CodecError, match="point_step 8 < 12 bytes"):
+        encode({"x": np.zeros(3, np.float32), "y": np.zeros(3, np.float32),
+                "z": np.zeros(3, np.float32)}, point_step=8)
+    with pytest.raises(CodecError, match="field 'v' has count 3; read_points reads scalar"):
+        read_points(encode({"v": np.zeros((2, 3), np.float32)}), ("v",))
