@@ -149,6 +149,11 @@ def load_config(cls: type[T], path: str | Path | None = None,
     return _build(cls, data)
 
 
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build ``cls`` from a (possibly partial) plain dict, e.g. a config stored in a checkpoint."""
+    return _build(cls, _merge(to_dict(cls()), data))
+
+
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (what a run directory keeps)."""
     path = Path(path)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from seal_train.commands import data, pretrain, superpixels, synth
+from seal_train.commands import data, evaluate, pretrain, probe, superpixels, synth
 
 COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
     "data": data,
     "superpixels": superpixels,
     "pretrain": pretrain,
+    "probe": probe,
+    "evaluate": evaluate,
 }

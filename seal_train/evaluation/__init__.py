@@ -2,6 +2,7 @@
 
 from seal_train.evaluation.metrics import (IGNORE_INDEX, ConfusionMatrix, SegmentationScores,
                                            predict, scores_from_matrix)
+from seal_train.evaluation.report import write_report
 
 __all__ = ["IGNORE_INDEX", "ConfusionMatrix", "SegmentationScores", "predict",
-           "scores_from_matrix"]
+           "scores_from_matrix", "write_report"]

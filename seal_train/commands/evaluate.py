@@ -1,0 +1,36 @@
+"""``evaluate``: mIoU of a trained head (probe or fine-tuned) on a split, SLidR's protocol.
+
+One confusion matrix over the whole split, full-resolution points, ignored class masked at
+prediction; writes scores.md, iou_per_class.png and confusion_matrix.png.
+
+Examples:
+    python -m seal_train evaluate --head runs/probe/probe.pt --split val
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    parser = sub.add_parser(name, help="evaluate a segmentation head", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--head", type=Path, required=True, help="probe.pt from `probe`")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset (default: the one the head was trained on)")
+    parser.add_argument("--split", default="all", help="nuScenes split or scene-list file")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report folder (default: next to the head, eval-<split>)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from seal_train.engine.probe import evaluate
+
+    out = args.out or args.head.parent / f"eval-{Path(args.split).stem}"
+    scores, written = evaluate(args.head, args.data, args.split, out)
+    print(scores.markdown())
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,184 @@
+"""Linear probing: how well a frozen backbone's features separate classes (SLidR's protocol).
+
+The backbone stays in eval mode (BatchNorm statistics frozen) and only a linear head trains. Since
+the backbone never changes, its features are computed once per training frame (a seeded sample of
+labelled points per frame) and the head trains on that cache; evaluation runs the backbone on every
+validation frame at full resolution with one confusion matrix over the split.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from seal_train.config import from_dict, save_config, to_dict
+from seal_train.engine.checkpoint import load_checkpoint
+from seal_train.engine.pretrain import build_backbone, build_grid, resolve_device
+from seal_train.engine.pretrain_config import DataConfig, ModelConfig, PretrainConfig
+from seal_train.errors import ConfigError
+from seal_train.evaluation import ConfusionMatrix, SegmentationScores, predict, write_report
+from seal_train.models import MinkUNet, VoxelGrid, voxelize
+from seal_train.sources.detect import FrameSource, SourceKind, detect, open_source
+from seal_train.sources.frame import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    checkpoint: Path | None = None  # pretraining checkpoint; None = randomly initialised backbone
+    out_dir: Path = Path("runs/probe")  # probe head, resolved config, scores.md and PNGs
+    data: DataConfig = field(default_factory=DataConfig)  # data.path None = the synthetic drive
+    train_split: str = "all"  # nuScenes split name or scene-list file (other formats: all)
+    val_split: str = "all"
+    seed: int = 0
+    device: str = "auto"
+    points_per_frame: int = 8192  # labelled training points sampled per frame for the cache
+    epochs: int = 60  # passes of the head over the cached features
+    batch_points: int = 65536
+    lr: float = 0.01  # Adam
+    model: ModelConfig = field(default_factory=ModelConfig)  # used without a checkpoint
+    point_features: tuple[str, ...] = ("intensity",)  # used without a checkpoint
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    scores: SegmentationScores
+    head_path: Path
+    report: list[Path]
+    seconds: float
+
+
+def load_backbone(cfg: ProbeConfig, device: torch.device
+                  ) -> tuple[MinkUNet, VoxelGrid, tuple[str, ...]]:
+    """The frozen backbone: from a pretraining checkpoint, or random (seeded) without one."""
+    if cfg.checkpoint is None:
+        torch.manual_seed(cfg.seed)
+        model_cfg, features = cfg.model, tuple(cfg.point_features)
+        backbone = build_backbone(model_cfg, len(features))
+        log.info("probing a randomly initialised %s", model_cfg.backbone)
+    else:
+        _, payload = load_checkpoint(cfg.checkpoint)
+        if not payload.get("config"):
+            raise ConfigError(f"checkpoint {cfg.checkpoint}: has no config to rebuild the model")
+        pre = from_dict(PretrainConfig, payload["config"])
+        model_cfg, features = pre.model, tuple(pre.pairing.point_features)
+        backbone = build_backbone(model_cfg, len(features))
+        state = {k[len("backbone."):]: v for k, v in payload["model"].items()
+                 if k.startswith("backbone.")}
+        try:
+            backbone.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"checkpoint {cfg.checkpoint}: backbone weights do not fit "
+                              f"{model_cfg.backbone}: {err}") from err
+        log.info("probing the backbone of %s", cfg.checkpoint)
+    return backbone.to(device).eval(), build_grid(model_cfg), features
+
+
+@torch.no_grad()
+def point_features(backbone: MinkUNet, grid: VoxelGrid, frame: Frame,
+                   features: tuple[str, ...], device: torch.device) -> torch.Tensor:
+    """(N, C) backbone features of every point of one frame."""
+    columns = [frame.channel(name)[:, None] for name in features]
+    feats = torch.from_numpy(np.concatenate(columns, axis=1).astype(np.float32))
+    xyz = torch.from_numpy(frame.xyz.copy())
+    batch = voxelize(xyz, feats, torch.tensor([0, len(xyz)]), grid).to(device)
+    return backbone(batch)
+
+
+def _open(cfg: ProbeConfig, split: str) -> FrameSource:
+    data = cfg.data
+    path = data.path
+    if path is None:
+        from seal_train.engine.synthetic import synthetic_drive
+
+        path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
+                               data.cache_dir)
+    kind = detect(path)
+    return open_source(path, kind, **({"split": split} if kind is SourceKind.NUSCENES else {}))
+
+
+@torch.no_grad()
+def evaluate_frames(backbone: MinkUNet, grid: VoxelGrid, features: tuple[str, ...], head: nn.Module,
+                    frames: FrameSource, class_names: tuple[str, ...], device: torch.device
+                    ) -> SegmentationScores:
+    """One confusion matrix over every point of every frame; ignore class masked in prediction."""
+    matrix = ConfusionMatrix(len(class_names), device=device)
+    for frame in tqdm(frames, desc="evaluate", unit="frame"):
+        logits = head(point_features(backbone, grid, frame, features, device))
+        matrix.update(predict(logits), torch.from_numpy(frame.train_labels()).to(device))
+    return matrix.result(class_names)
+
+
+def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
+             ) -> tuple[SegmentationScores, list[Path]]:
+    """Score a probe (or fine-tuned) head file on a split and write the report."""
+    if not Path(head_path).is_file():
+        raise ConfigError(f"{head_path}: no such head file")
+    saved = torch.load(head_path, map_location="cpu", weights_only=False)
+    cfg = from_dict(ProbeConfig, saved["config"])
+    if data is not None:
+        cfg = from_dict(ProbeConfig, {**to_dict(cfg), "data": {**to_dict(cfg.data),
+                                                                "path": str(data)}})
+    device = resolve_device(cfg.device)
+    backbone, grid, features = load_backbone(cfg, device)
+    class_names = tuple(saved["class_names"])
+    head = nn.Linear(saved["head"]["weight"].shape[1], len(class_names)).to(device)
+    head.load_state_dict(saved["head"])
+    scores = evaluate_frames(backbone, grid, features, head.eval(), _open(cfg, split),
+                             class_names, device)
+    return scores, write_report(scores, out_dir, f"Evaluation of {head_path} on {split}")
+
+
+def probe(cfg: ProbeConfig) -> ProbeResult:
+    start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    backbone, grid, features = load_backbone(cfg, device)
+    train, val = _open(cfg, cfg.train_split), _open(cfg, cfg.val_split)
+
+    rng = np.random.default_rng(cfg.seed)
+    cached_x, cached_y = [], []
+    label_map = None
+    for frame in tqdm(train, desc="probe: cache features", unit="frame"):
+        labels = frame.train_labels()
+        label_map = frame.label_map
+        labelled = np.flatnonzero(labels != 0)
+        take = rng.choice(labelled, min(cfg.points_per_frame, len(labelled)), replace=False)
+        feats = point_features(backbone, grid, frame, features, device)
+        cached_x.append(feats[torch.from_numpy(take).to(device)])
+        cached_y.append(torch.from_numpy(labels[take]).to(device))
+    if label_map is None:
+        raise ConfigError("probe: the training split has no labelled frames")
+    x, y = torch.cat(cached_x), torch.cat(cached_y)
+    num_outputs = len(label_map.class_names)
+    torch.manual_seed(cfg.seed)
+    head = nn.Linear(x.shape[1], num_outputs).to(device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    for _ in tqdm(range(cfg.epochs), desc="probe: train head", unit="epoch"):
+        order = torch.randperm(len(x), generator=gen).to(device)
+        for chunk in order.split(cfg.batch_points):
+            loss = F.cross_entropy(head(x[chunk]), y[chunk], ignore_index=0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    scores = evaluate_frames(backbone, grid, features, head, val, label_map.class_names, device)
+    head_path = out / "probe.pt"
+    torch.save({"head": head.state_dict(), "class_names": list(label_map.class_names),
+                "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
+                "config": to_dict(cfg)}, head_path)
+    title = f"Linear probe of {cfg.checkpoint or 'a random-init backbone'}"
+    report = write_report(scores, out, title)
+    return ProbeResult(scores, head_path, report, time.perf_counter() - start)
