@@ -41,8 +41,9 @@ def detect(path: str | Path) -> SourceKind:
             return SourceKind.ROSBAG
         raise DatasetError(f"{path}: a file of unknown type; expected a bag ({BAG_SUFFIXES}) or "
                            f"a dataset directory")
-    if (path / "metadata.yaml").is_file() or any(path.glob("*.bag")):
-        return SourceKind.ROSBAG
+    if (path / "metadata.yaml").is_file() or any(path.glob("*.bag")) or any(
+            (p / "metadata.yaml").is_file() for p in path.iterdir() if p.is_dir()):
+        return SourceKind.ROSBAG  # a bag, or a folder of bags
     if any(p.is_dir() and p.name.startswith("v1.0-") for p in path.iterdir()):
         return SourceKind.NUSCENES
     if (path / "sequences").is_dir():
@@ -79,7 +80,13 @@ def open_source(path: str | Path, kind: SourceKind | str | None = None,
         if "label_map" not in options and any(path.glob("*.yaml")):
             options["label_map"] = "auto"
         return KittiSource(path, **options)
-    from seal_train.sources.rosbag import RosbagSource
+    from seal_train.sources.rosbag import LABEL_MAP_FILE, RosbagSource
 
+    if "label_field" not in options:
+        base = path if path.is_dir() else path.parent
+        for folder in (base, base.parent):
+            if (folder / LABEL_MAP_FILE).is_file():  # labelled bags say what their ids mean
+                options.update(label_field="label", label_map=folder / LABEL_MAP_FILE)
+                break
     return RosbagSource(path, **options)
 

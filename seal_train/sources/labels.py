@@ -73,6 +73,31 @@ class LabelMap:
                                f"label map {self.name!r} does not know")
         return out
 
+    def to_yaml(self) -> str:
+        """This map in the semantic-kitti.yaml layout: the shipped file for a built-in map."""
+        if self.name in BUILTIN:
+            shipped = LabelMap.builtin(self.name)
+            if (shipped.learning_map == self.learning_map
+                    and shipped.class_names == self.class_names):
+                return (BUILTIN_DIR / f"{self.name}.yaml").read_text()
+        inverse: dict[int, int] = {}
+        for raw, cls in sorted(self.learning_map.items()):
+            inverse.setdefault(cls, raw)
+        missing = [c for c in range(len(self.class_names)) if c not in inverse]
+        if missing:
+            raise DatasetError(f"label map {self.name!r}: classes {missing} have no raw id; "
+                               f"cannot write learning_map_inv")
+        doc = {
+            "name": self.name,
+            "labels": {int(k): v for k, v in self.raw_names.items()},
+            "color_map": {raw: [int(c) for c in self.palette[cls][::-1]]
+                          for raw, cls in self.learning_map.items()},
+            "learning_map": dict(self.learning_map),
+            "learning_map_inv": {cls: inverse[cls] for cls in range(len(self.class_names))},
+            "class_names": list(self.class_names),
+        }
+        return yaml.safe_dump(doc, sort_keys=False)
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> LabelMap:
         """Load a ``semantic-kitti.yaml``-style file (labels, color_map, learning_map[_inv])."""

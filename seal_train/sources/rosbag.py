@@ -38,6 +38,8 @@ from seal_train.sources.tf_tree import TfError, TfTree, invert
 
 log = logging.getLogger(__name__)
 
+LABEL_MAP_FILE = "labels.yaml"
+"""Label map (semantic-kitti.yaml layout) beside bags: what their ``label`` field means."""
 TF_TYPES = ("tf2_msgs/msg/TFMessage", "tf/msg/tfMessage")  # the second in old ROS 1 bags
 EXTRA_CHANNELS = ("intensity", "ring", "time")
 """Point fields kept after ``x, y, z`` when the cloud has them (as float32 columns)."""

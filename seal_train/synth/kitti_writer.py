@@ -30,11 +30,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 from seal_train.errors import DatasetError
 from seal_train.sources.kitti import MASK_DIR_PREFIX, TIMES_NS_FILE
-from seal_train.sources.labels import BUILTIN, BUILTIN_DIR, LabelMap
+from seal_train.sources.labels import LabelMap
 from seal_train.synth.record import SynthFrame, SynthScene
 
 log = logging.getLogger(__name__)
@@ -57,32 +56,6 @@ def _row(matrix: np.ndarray) -> str:
 def _seconds(delta_ns: int) -> str:
     """Non-negative nanoseconds as exact decimal seconds."""
     return f"{delta_ns // 1_000_000_000}.{delta_ns % 1_000_000_000:09d}"
-
-
-def label_map_yaml(label_map: LabelMap) -> str:
-    """The semantic-kitti.yaml text of ``label_map``: the shipped file for a built-in map."""
-    if label_map.name in BUILTIN:
-        shipped = LabelMap.builtin(label_map.name)
-        if (shipped.learning_map == label_map.learning_map
-                and shipped.class_names == label_map.class_names):
-            return (BUILTIN_DIR / f"{label_map.name}.yaml").read_text()
-    inverse: dict[int, int] = {}
-    for raw, cls in sorted(label_map.learning_map.items()):
-        inverse.setdefault(cls, raw)
-    missing = [c for c in range(len(label_map.class_names)) if c not in inverse]
-    if missing:
-        raise DatasetError(f"label map {label_map.name!r}: classes {missing} have no raw id; "
-                           f"cannot write learning_map_inv")
-    doc = {
-        "name": label_map.name,
-        "labels": {int(k): v for k, v in label_map.raw_names.items()},
-        "color_map": {raw: [int(c) for c in label_map.palette[cls][::-1]]
-                      for raw, cls in label_map.learning_map.items()},
-        "learning_map": dict(label_map.learning_map),
-        "learning_map_inv": {cls: inverse[cls] for cls in range(len(label_map.class_names))},
-        "class_names": list(label_map.class_names),
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def _camera_index(item: SynthFrame) -> int:
@@ -239,7 +212,7 @@ def write_kitti(scenes: Iterable[SynthScene], root: str | Path, overwrite: bool 
         if not count:
             raise DatasetError("no scenes to write")
         if label_map is not None:
-            (root / LABEL_MAP_FILE).write_text(label_map_yaml(label_map))
+            (root / LABEL_MAP_FILE).write_text(label_map.to_yaml())
     except BaseException:  # leave no half-written dataset behind
         _remove_outputs(root)
         raise

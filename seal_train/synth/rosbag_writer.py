@@ -31,6 +31,7 @@ import numpy as np
 
 from seal_ros.core.codec import PointFieldType, encode
 from seal_train.errors import BagError
+from seal_train.sources.rosbag import LABEL_MAP_FILE
 from seal_train.sources.tf_tree import quat_from_matrix
 from seal_train.synth.record import SynthScene
 
@@ -243,8 +244,11 @@ def write_rosbag(scenes: Iterable[SynthScene], path: Path, storage: str = "mcap"
             raise
         log.info("wrote %s (%d frames, %s)", bag, len(scene.frames), storage)
         written.append(bag)
+        label_map = scene.frames[0].frame.label_map if scene.frames else None
+        if label_map is not None:  # what the raw ids of the ``label`` field mean
+            (path / LABEL_MAP_FILE).write_text(label_map.to_yaml())
     return written
 
 
-__all__ = ["EGO_FRAME", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME", "camera_prefix",
+__all__ = ["EGO_FRAME", "LABEL_MAP_FILE", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME", "camera_prefix",
            "write_rosbag", "write_scene_bag"]
