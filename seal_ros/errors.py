@@ -21,3 +21,7 @@ class InterfaceError(SealError):
 
 class ConfigError(SealError):
     """A configuration file, parameter or command-line override is invalid."""
+
+
+class TransportError(SealError):
+    """A DDS entity could not be created or used (bad topic name, QoS, domain, type)."""
