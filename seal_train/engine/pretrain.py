@@ -96,6 +96,17 @@ def open_data(cfg: PretrainConfig, info: DistInfo) -> tuple[FrameSource, Superpi
     return frames, SuperpixelStore(store_dir)
 
 
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
 def cosine_lambda(total_steps: int):
     def factor(step: int) -> float:
         return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
@@ -183,9 +194,13 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
     state = TrainState()
     last = run_dir / "last.pt"
     if cfg.resume and last.is_file():
-        state, _ = load_checkpoint(last, model, optimizer, scheduler, scaler, restore_rng=True,
-                                   map_location=device)
+        state, payload = load_checkpoint(last, model, optimizer, scheduler, scaler,
+                                         restore_rng=True, map_location=device)
         log.info("resumed from %s at epoch %d, step %d", last, state.epoch, state.step)
+        changed = _changed_keys(payload.get("config") or {}, to_dict(cfg))
+        if changed:
+            log.warning("resuming with a config that differs from the checkpoint's in %s; the "
+                        "optimiser and schedule continue from the checkpoint", changed)
     train_model: nn.Module = model
     if info.distributed:
         train_model = nn.parallel.DistributedDataParallel(

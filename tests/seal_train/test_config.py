@@ -30,7 +30,7 @@ class Run:
 def test_defaults_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epochs: 3\noptim: {lr: 0.1}\n")
-    cfg = load_config(Run, path, ["optim.momentum=0.5", "data=/x/y", "layers=[1, 2, 4]"])
+    cfg = load_config(Run, path, ["optim.momentum=5e-1", "data=/x/y", "layers=[1, 2, 4]"])
     assert cfg == Run(epochs=3, data=Path("/x/y"), layers=(1, 2, 4), optim=Optim(0.1, 0.5))
     saved = save_config(cfg, tmp_path / "run" / "config.yaml")
     assert load_config(Run, saved) == cfg
