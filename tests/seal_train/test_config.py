@@ -45,3 +45,14 @@ def test_unknown_keys_and_wrong_types_fail():
         load_config(Run, overrides=["epochs"])
     with pytest.raises(ConfigError, match="amp: expected true/false"):
         load_config(Run, overrides=["amp=1"])
+
+
+def test_shipped_pretrain_configs_load():
+    from seal_train.engine.pretrain_config import PretrainConfig
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "seal_train" / "configs" / "pretrain")
+                     .glob("*.yaml"))
+    assert configs
+    for path in configs:
+        cfg = load_config(PretrainConfig, path)
+        assert cfg.model.backbone == "minkunet34" and cfg.teacher.output_stride == 4
