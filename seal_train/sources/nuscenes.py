@@ -27,6 +27,7 @@ import numpy as np
 from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
+from seal_train.sources.geometry import camera_from_lidar, make_transform, quat_from_matrix
 
 if TYPE_CHECKING:
     from nuscenes.nuscenes import NuScenes
@@ -58,53 +59,15 @@ def matrix_to_pose(T: np.ndarray) -> tuple[list[float], list[float]]:
     R = T[:3, :3]
     if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) <= 0:
         raise DatasetError(f"not a rotation matrix (R R^T != I or det <= 0): {R.tolist()}")
-    m00, m01, m02 = R[0]
-    m10, m11, m12 = R[1]
-    m20, m21, m22 = R[2]
-    trace = m00 + m11 + m22
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [0.25 * s, (m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s]
-    elif m00 > m11 and m00 > m22:
-        s = 2.0 * np.sqrt(1.0 + m00 - m11 - m22)
-        q = [(m21 - m12) / s, 0.25 * s, (m01 + m10) / s, (m02 + m20) / s]
-    elif m11 > m22:
-        s = 2.0 * np.sqrt(1.0 + m11 - m00 - m22)
-        q = [(m02 - m20) / s, (m01 + m10) / s, 0.25 * s, (m12 + m21) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + m22 - m00 - m11)
-        q = [(m10 - m01) / s, (m02 + m20) / s, (m12 + m21) / s, 0.25 * s]
-    quat = np.asarray(q, dtype=np.float64)
-    quat /= np.linalg.norm(quat)
-    if quat[0] < 0:
-        quat = -quat
+    x, y, z, w = quat_from_matrix(R)  # w >= 0
+    quat = np.array([w, x, y, z])
     return [float(v) for v in T[:3, 3]], [float(v) for v in quat]
 
 
 def pose_to_matrix(translation: Sequence[float], rotation: Sequence[float]) -> np.ndarray:
     """nuScenes ``translation`` and ``rotation`` (quaternion w, x, y, z) -> (4, 4) float64."""
-    w, x, y, z = np.asarray(rotation, dtype=np.float64) / np.linalg.norm(rotation)
-    T = np.eye(4)
-    T[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                 [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                 [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
-    T[:3, 3] = translation
-    return T
-
-
-def invert_transform(T: np.ndarray) -> np.ndarray:
-    """Inverse of a rigid 4x4 transform (transpose rotation, rotate translation back)."""
-    inv = np.eye(4)
-    inv[:3, :3] = T[:3, :3].T
-    inv[:3, 3] = -T[:3, :3].T @ T[:3, 3]
-    return inv
-
-
-def cam_from_lidar(T_ego_lidar: np.ndarray, T_world_ego_lidar: np.ndarray,
-                   T_world_ego_cam: np.ndarray, T_ego_cam: np.ndarray) -> np.ndarray:
-    """SLidR's chain: LiDAR -> ego(t_lidar) -> world -> ego(t_cam) -> camera."""
-    return (invert_transform(T_ego_cam) @ invert_transform(T_world_ego_cam) @ T_world_ego_lidar
-            @ T_ego_lidar)
+    w, x, y, z = rotation
+    return make_transform(np.asarray(translation, dtype=np.float64), np.array([x, y, z, w]))
 
 
 # --------------------------------------------------------------------------------------- plans --
@@ -411,7 +374,7 @@ class NuScenesSource:
         sd = nusc.get("sample_data", plan.token)
         cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
         T_ego_cam, T_world_ego_cam = self._pose(sd)
-        T_cam_lidar = cam_from_lidar(T_ego_lidar, T_world_ego, T_world_ego_cam, T_ego_cam)
+        T_cam_lidar = camera_from_lidar(T_ego_lidar, T_world_ego, T_world_ego_cam, T_ego_cam)
         height, width = int(sd.get("height") or 0), int(sd.get("width") or 0)
         if self.load_images:
             bgr = cv2.imread(str(plan.path), cv2.IMREAD_COLOR)

@@ -34,7 +34,8 @@ from seal_train.sources.bag_topics import (CameraTopics, decode_image, decode_ma
                                            select_topics)
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap, load_label_map
-from seal_train.sources.tf_tree import TfError, TfTree, invert
+from seal_train.sources.geometry import invert_rigid
+from seal_train.sources.tf_tree import TfError, TfTree
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ class RosbagSource:
             K = Ks[int(np.argmin(np.abs(info_stamps - best.stamp_ns)))]
             T_world_ego_cam = tf.lookup(world, self.ego_frame, best.stamp_ns)
             T_ego_cam = tf.lookup(self.ego_frame, best.frame_id, best.stamp_ns)
-            T_cam_lidar = invert(T_ego_cam) @ invert(T_world_ego_cam) @ T_world_ego @ T_ego_lidar
+            T_cam_lidar = invert_rigid(T_ego_cam) @ invert_rigid(T_world_ego_cam) @ T_world_ego @ T_ego_lidar
             mask = None
             if cam.mask_topic is not None:
                 mask = masks[cam.name].get(best.stamp_ns)

@@ -23,8 +23,9 @@ from seal_train.synth.appearance import Look
 from seal_train.synth.raycast import Primitives
 from seal_train.synth.record import CAMERA_NAMES, POINT_CHANNELS, SynthFrame, SynthScene
 from seal_train.synth.render import CAMERA_FAR_M, render_camera, scan_lidar
+from seal_train.sources.geometry import camera_from_lidar, rigid
 from seal_train.synth.rig import (PinholeCamera, SpinningLidar, build_cameras, build_lidar,
-                                  invert_rigid, rigid, yaw_rotation)
+                                  yaw_rotation)
 from seal_train.synth.town import LANE_WIDTH_M, Town, build_town
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,8 @@ def _frame(config: SynthConfig, name: str, k: int, scene_start_ns: int, path: Eg
         image, mask = render_camera(camera, T_world_ego_cam @ camera.T_ego_cam, prims_at(offset_ns),
                                     town, look, np.random.default_rng(seed + [index + 1]),
                                     config.image_noise)
-        T_cam_lidar = (invert_rigid(camera.T_ego_cam) @ invert_rigid(T_world_ego_cam)
-                       @ T_world_ego @ lidar.T_ego_lidar)
+        T_cam_lidar = camera_from_lidar(lidar.T_ego_lidar, T_world_ego, T_world_ego_cam,
+                                        camera.T_ego_cam)
         views.append(CameraView(camera.name, f"{frame_id}/{camera.name}", image, camera.K.copy(),
                                 T_cam_lidar, stamp_ns + offset_ns, mask))
         T_world_ego_cams.append(T_world_ego_cam)

@@ -37,9 +37,9 @@ from seal_train.sources.nuscenes import (
     LIDAR_CHANNEL,
     ORACLE_DIR,
     POINT_CHANNELS,
-    cam_from_lidar,
     matrix_to_pose,
 )
+from seal_train.sources.geometry import camera_from_lidar
 from seal_train.synth.record import SynthBox, SynthFrame, SynthScene
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class _Writer:
         for cam, T_ego_cam, T_world_ego_cam in zip(frame.cameras, synth.T_ego_cam,
                                                    synth.T_world_ego_cam, strict=True):
             cam_where = f"{where} camera {cam.name}"
-            chain = cam_from_lidar(frame.T_ego_lidar, frame.T_world_ego,
+            chain = camera_from_lidar(frame.T_ego_lidar, frame.T_world_ego,
                                    np.asarray(T_world_ego_cam, np.float64),
                                    np.asarray(T_ego_cam, np.float64))
             error = float(np.abs(chain - cam.T_cam_lidar).max())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seal_train.synth.record import CAMERA_NAMES
+from seal_train.sources.geometry import rigid
 
 LIDAR_POSITION_EGO_M = (0.94, 0.0, 1.84)
 """LiDAR origin in the ego frame (nuScenes LIDAR_TOP sits at about this place)."""
@@ -36,20 +37,6 @@ between the LiDAR and camera stamps.
 """
 
 _ANGLE_EPS = 1e-4  # radians / bins of slack so culling stays conservative under rounding
-
-
-def rigid(R: np.ndarray, t: np.ndarray | tuple[float, ...]) -> np.ndarray:
-    """(4, 4) float64 transform from a rotation and a translation."""
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = t
-    return T
-
-
-def invert_rigid(T: np.ndarray) -> np.ndarray:
-    """Inverse of a (4, 4) rigid transform (exact transpose of the rotation)."""
-    R = T[:3, :3]
-    return rigid(R.T, -R.T @ T[:3, 3])
 
 
 def yaw_rotation(yaw: float) -> np.ndarray:

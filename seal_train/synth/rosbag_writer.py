@@ -32,7 +32,7 @@ import numpy as np
 from seal_ros.core.codec import PointFieldType, encode
 from seal_train.errors import BagError
 from seal_train.sources.rosbag import LABEL_MAP_FILE
-from seal_train.sources.tf_tree import quat_from_matrix
+from seal_train.sources.geometry import quat_from_matrix
 from seal_train.synth.record import SynthScene
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,9 @@ from seal_train.errors import BagError, DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.rosbag import RosbagSource
-from seal_train.sources.tf_tree import TfTree, invert, make_transform, quat_from_matrix
+from seal_train.sources.geometry import invert_rigid as invert
+from seal_train.sources.geometry import make_transform, quat_from_matrix
+from seal_train.sources.tf_tree import TfTree
 from seal_train.synth.record import SynthFrame, SynthScene
 from seal_train.synth.rosbag_writer import write_rosbag
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from seal_train.synth.raycast import Kind, Primitives, cast, expand_pairs, surface_at
 from seal_train.synth.render import trace
-from seal_train.synth.rig import TileRanges, build_lidar, rigid, yaw_rotation
+from seal_train.sources.geometry import rigid
+from seal_train.synth.rig import TileRanges, build_lidar, yaw_rotation
 
 
 def _prims() -> Primitives:
