@@ -85,13 +85,13 @@ def test_killed_run_resumes_to_the_same_weights(cache, tmp_path):
         cache, tmp_path / "straight", "epochs=4")))
     a, b = _weights(last), _weights(reference.checkpoint)
     assert a.keys() == b.keys()
-    # CPU kernels (oneDNN convolutions of the teacher, threaded reductions) are not bit-exact from
-    # run to run: two uninterrupted runs differ by up to ~1e-3. A resume that lost the optimiser
-    # state, the schedule or the data order lands much farther away than that.
+    # CPU kernels are not bit-exact from run to run here (two uninterrupted runs differ by ~1e-4
+    # of what training moves the weights); a resume that lost the optimiser state, the schedule
+    # or the data order lands much farther away than that.
     params = [k for k in a if a[k].is_floating_point()]
     worst = max((a[k] - b[k]).abs().max().item() for k in params)
     moved = max((a[k] - at_kill[k]).abs().max().item() for k in params)
-    assert worst < 2e-3 and moved > 10 * worst, (worst, moved)
+    assert worst < 1e-3 * moved, (worst, moved)
 
 
 def _free_port() -> int:
