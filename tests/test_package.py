@@ -49,7 +49,9 @@ def test_readme_and_ci_run_the_same_two_commands():
     assert test == ".venv/bin/python -m pytest" and re.search(rf"^{re.escape(test)}$", ci, re.M)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["synth", "--help"], ["data", "inspect", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["synth", "--help"], ["data", "inspect", "--help"],
+                                  ["superpixels", "--help"], ["pretrain", "--help"],
+                                  ["probe", "--help"], ["evaluate", "--help"]])
 def test_cli_help(argv):
     result = subprocess.run([sys.executable, "-m", "seal_train", *argv], capture_output=True,
                             text=True, timeout=120)
@@ -62,3 +64,14 @@ def test_cli_reports_seal_errors_in_one_line(tmp_path):
                              str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'missing'}: no such file or directory"
+
+
+def test_runtime_never_imports_training_code():
+    code = ("import sys, seal_ros.core.codec, seal_ros.core.voxelize, seal_ros.interfaces, "
+            "seal_ros.adapters.dds; assert not [m for m in sys.modules if m.startswith('seal_train')]")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    for path in (ROOT / "seal_ros").rglob("*.py"):
+        assert "import seal_train" not in path.read_text() and \
+            "from seal_train" not in path.read_text(), path
