@@ -1,0 +1,265 @@
+"""Inference engines: one interface, four back ends (DESIGN.md decision 3).
+
+``Engine.infer(features, inverse, maps) -> logits`` takes the voxel features (M0, C) float32, the
+point-to-voxel inverse map (N,) int64 and the :class:`~seal_ros.core.kernel_maps.KernelMaps` of the
+scan, and returns per-point outputs (N, K) float32 torch tensors.
+
+- ``torch``: spconv eager MinkUNet (needs the coords of scale 0 and the grid shape: taken from maps).
+- ``gather``: the gather-GEMM torch module (:class:`~seal_ros.core.sparse_net.GatherMinkUNet`).
+- ``onnxruntime``: a session over the exported ONNX (CUDA provider when available, else CPU).
+- ``tensorrt``: builds an engine from the ONNX on first start (optimisation profile min/opt/max
+  for every dynamic dim, fp16 or fp32), caches the serialized plan next to the ONNX under a name
+  keyed by TensorRT version, GPU name, precision and profile; ``build_only`` builds and returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seal_ros.core.fold import spconv_state_from_checkpoint
+from seal_ros.core.kernel_maps import KernelMaps
+from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
+from seal_ros.errors import SealError
+
+__all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine",
+           "TensorRTEngine", "TorchEngine"]
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(SealError):
+    """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""
+
+
+class Engine:
+    """Runs the segmentation network on one voxelised scan."""
+
+    name = "base"
+
+    def infer(self, features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps
+              ) -> torch.Tensor:
+        """Per-point outputs (N, K) float32."""
+        raise NotImplementedError
+
+
+def _load_state(source: Mapping[str, Any] | str | Path) -> dict[str, torch.Tensor]:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise EngineError(f"{path}: no such checkpoint")
+        try:
+            source = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise EngineError(f"{path}: not a readable torch checkpoint: {err}") from err
+    try:
+        return spconv_state_from_checkpoint(source)
+    except SealError as err:
+        raise EngineError(str(err)) from err
+
+
+class TorchEngine(Engine):
+    """spconv eager MinkUNet (eval mode) rebuilt from a state dict or checkpoint."""
+
+    name = "torch"
+
+    def __init__(self, checkpoint: Mapping[str, Any] | str | Path, device: str = "cpu") -> None:
+        from seal_ros.core.fold import infer_spec
+        from seal_ros.core.minkunet import MinkUNet
+
+        state = _load_state(checkpoint)
+        spec = infer_spec(state)
+        self.model = MinkUNet(spec.in_channels, spec.out_channels, spec.layers, spec.planes,
+                              spec.init_dim, spec.stem_kernel, bn_momentum=0.05)
+        self.model.load_state_dict(state, strict=True)
+        self.model.to(device).eval()
+
+    @torch.no_grad()
+    def infer(self, features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps,
+              spatial_shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+        from seal_ros.core.voxelize import SparseBatch
+
+        coords = maps.coords[0]
+        if spatial_shape is None:
+            spatial_shape = tuple(int(s) + 1 for s in coords[:, 1:].amax(0).tolist())
+        batch_size = int(coords[:, 0].max()) + 1 if coords.shape[0] else 1
+        offsets = torch.zeros(batch_size + 1, dtype=torch.int64)
+        batch = SparseBatch(coords=coords, features=features, inverse=inverse, offsets=offsets,
+                            spatial_shape=spatial_shape)
+        return self.model(batch)
+
+
+class GatherEngine(Engine):
+    """The gather-GEMM torch module (BatchNorm folded), eager."""
+
+    name = "gather"
+
+    def __init__(self, checkpoint: Mapping[str, Any] | str | Path, device: str = "cpu") -> None:
+        self.net = GatherMinkUNet.from_spconv(_load_state(checkpoint)).to(device)
+
+    @torch.no_grad()
+    def infer(self, features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps
+              ) -> torch.Tensor:
+        return self.net(*network_inputs(features, inverse, maps))
+
+
+def _check_onnx(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"{path}: no such ONNX file (export it with `seal_train export`)")
+    return path
+
+
+class OnnxRuntimeEngine(Engine):
+    """onnxruntime session over the exported ONNX."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | Path, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise EngineError("onnxruntime engine: `onnxruntime` is not installed") from err
+        path = _check_onnx(onnx_path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in ort.get_available_providers()]
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise EngineError(f"{path}: onnxruntime cannot load it: {err}") from err
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def infer(self, features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps
+              ) -> torch.Tensor:
+        flat = network_inputs(features, inverse, maps)
+        if len(flat) != len(self.names):
+            raise EngineError(f"model takes {len(self.names)} inputs, maps give {len(flat)}")
+        feed = {n: t.detach().cpu().numpy() for n, t in zip(self.names, flat)}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+class TensorRTEngine(Engine):
+    """TensorRT engine built from the ONNX on first start and cached next to it.
+
+    Args:
+        onnx_path: the exported ONNX.
+        profile: ``{input name: (min, opt, max)}`` sizes of each input's dynamic dim (voxels,
+            points or pairs); every dynamic input must be listed.
+        precision: ``"fp16"`` or ``"fp32"``.
+        build_only: build (or find) the cached engine and stop; :meth:`infer` then raises.
+        workspace_bytes: builder workspace limit.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, onnx_path: str | Path, profile: Mapping[str, tuple[int, int, int]],
+                 precision: str = "fp16", build_only: bool = False,
+                 workspace_bytes: int = 1 << 30) -> None:
+        try:
+            import tensorrt as trt
+        except ImportError as err:
+            raise EngineError("tensorrt engine: the `tensorrt` package is not installed") from err
+        if precision not in ("fp16", "fp32"):
+            raise EngineError(f"precision must be fp16 or fp32, got {precision!r}")
+        if not torch.cuda.is_available():
+            raise EngineError("tensorrt engine: no CUDA device")
+        self.trt = trt
+        self.onnx_path = _check_onnx(onnx_path)
+        self.profile = {k: tuple(int(x) for x in v) for k, v in profile.items()}
+        self.precision = precision
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.engine_path = self.cache_path()
+        if self.engine_path.is_file():
+            plan = self.engine_path.read_bytes()
+            log.info("tensorrt: loading cached engine %s", self.engine_path)
+        else:
+            plan = self._build(workspace_bytes)
+            tmp = self.engine_path.with_suffix(".tmp")
+            tmp.write_bytes(plan)
+            tmp.replace(self.engine_path)
+        self.engine = None
+        if not build_only:
+            runtime = trt.Runtime(self.logger)
+            self.engine = runtime.deserialize_cuda_engine(plan)
+            if self.engine is None:
+                raise EngineError(f"{self.engine_path}: cannot deserialize (delete it to rebuild)")
+            self.context = self.engine.create_execution_context()
+
+    def cache_path(self) -> Path:
+        """Engine file: ``<onnx stem>.<trt version>.<gpu>.<precision>.<profile hash>.engine``."""
+        gpu = torch.cuda.get_device_name(0).replace(" ", "_")
+        digest = hashlib.sha1(json.dumps(sorted(self.profile.items())).encode()).hexdigest()[:10]
+        name = (f"{self.onnx_path.stem}.trt{self.trt.__version__}.{gpu}.{self.precision}."
+                f"{digest}.engine")
+        return self.onnx_path.with_name(name)
+
+    def _build(self, workspace_bytes: int) -> bytes:
+        trt = self.trt
+        log.info("tensorrt: building the engine from %s, this takes minutes", self.onnx_path)
+        builder = trt.Builder(self.logger)
+        network = builder.create_network(0)
+        parser = trt.OnnxParser(network, self.logger)
+        if not parser.parse(self.onnx_path.read_bytes()):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise EngineError(f"{self.onnx_path}: TensorRT cannot parse it: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+        if self.precision == "fp16":
+            config.set_flag(trt.BuilderFlag.FP16)
+        opt = builder.create_optimization_profile()
+        for i in range(network.num_inputs):
+            tensor = network.get_input(i)
+            shape = list(tensor.shape)
+            dynamic = [d for d, s in enumerate(shape) if s < 0]
+            if not dynamic:
+                continue
+            if tensor.name not in self.profile:
+                raise EngineError(f"tensorrt profile: no (min, opt, max) for input {tensor.name}")
+            sizes = []
+            for value in self.profile[tensor.name]:
+                sizes.append(tuple(value if s < 0 else s for s in shape))
+            opt.set_shape(tensor.name, *sizes)
+        config.add_optimization_profile(opt)
+        plan = builder.build_serialized_network(network, config)
+        if plan is None:
+            raise EngineError(f"{self.onnx_path}: TensorRT engine build failed")
+        return bytes(plan)
+
+    def infer(self, features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps
+              ) -> torch.Tensor:
+        if self.engine is None:
+            raise EngineError("tensorrt engine was opened with build_only=True")
+        names = input_names(maps.stem_kernel)
+        flat = network_inputs(features, inverse, maps)
+        keep = []
+        for name, tensor in zip(names, flat):
+            tensor = tensor.cuda().contiguous()
+            keep.append(tensor)
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        out_shape = tuple(self.context.get_tensor_shape("logits"))
+        out = torch.empty(out_shape, dtype=torch.float32, device="cuda")
+        self.context.set_tensor_address("logits", out.data_ptr())
+        stream = torch.cuda.current_stream()
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise EngineError("tensorrt: execution failed")
+        stream.synchronize()
+        return out
+
+
+ENGINES: dict[str, type[Engine]] = {
+    "torch": TorchEngine,
+    "gather": GatherEngine,
+    "onnxruntime": OnnxRuntimeEngine,
+    "tensorrt": TensorRTEngine,
+}
+"""Engine name -> class; CLI and launch ``choices``."""

@@ -1,0 +1,96 @@
+"""ONNX export: dynamic shapes, onnxruntime == gather-GEMM torch == spconv, TensorRT-parsable ops.
+
+Tolerance 1e-4 relative to max |spconv| (DESIGN.md decision 2); ORT and torch run the same fp32
+graph with different GEMM kernels (measured ~1e-7).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from seal_ros.core.engines import OnnxRuntimeEngine
+from seal_ros.core.kernel_maps import build_kernel_maps
+from seal_ros.core.minkunet import build_minkunet
+from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
+from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
+
+
+def _scan(points: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    r = 3 + 40 * torch.rand(points, generator=gen)
+    phi = 2 * math.pi * torch.rand(points, generator=gen)
+    z = -1.7 + 4 * (torch.rand(points, generator=gen) < 0.3) * torch.rand(points, generator=gen)
+    xyz = torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
+    batch = voxelize(xyz, torch.rand(points, 1, generator=gen), torch.tensor([0, points]),
+                     VoxelGrid.cartesian(0.1))
+    return batch, build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory):
+    torch.manual_seed(0)
+    model = build_minkunet(in_channels=1, out_channels=4, layers=(1,) * 8,
+                           planes=(8, 16, 16, 16, 16, 16, 8, 8), init_dim=8)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    state = {"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}
+    batch, maps = _scan(20_000, seed=0)
+    example = network_inputs(batch.features, batch.inverse, maps)
+    path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx", example)
+    return model, path
+
+
+def test_graph_ops_are_tensorrt_ops(exported) -> None:
+    _, path = exported
+    graph = onnx.load(str(path))
+    assert check_tensorrt_ops(graph) == []
+    ops = {n.op_type for n in graph.graph.node}
+    assert {"Gather", "MatMul", "ScatterND"} <= ops
+    for node in graph.graph.node:
+        if node.op_type.startswith("Scatter"):
+            reduction = {a.name: a.s for a in node.attribute}.get("reduction", b"none")
+            assert reduction == b"none", node.name
+    assert graph.opset_import[0].version >= 17
+    dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.graph.input}
+    assert dims["features"][0] and dims["inverse"][0] and dims["subm0_0"][1]  # symbolic
+
+
+@pytest.mark.parametrize(("points", "seed"), [(9_000, 1), (35_000, 2)])
+def test_onnxruntime_equals_torch_and_spconv(exported, points: int, seed: int) -> None:
+    model, path = exported
+    batch, maps = _scan(points, seed)
+    engine = OnnxRuntimeEngine(path)
+    got = engine.infer(batch.features, batch.inverse, maps)
+    with torch.no_grad():
+        ref = model(batch)
+        gather = GatherMinkUNet.from_spconv(model.state_dict())(
+            *network_inputs(batch.features, batch.inverse, maps))
+    assert got.shape == (points, 4)
+    scale = ref.abs().max()
+    assert float((got - gather).abs().max() / scale) <= 1e-4
+    assert float((got - ref).abs().max() / scale) <= 1e-4
+
+
+def test_reduction_scatter_is_refused() -> None:
+    node = onnx.helper.make_node("ScatterND", ["a", "i", "u"], ["o"], name="s", reduction="add")
+    bad = onnx.helper.make_node("NonMaxSuppressionX", [], [], name="n")
+    model = onnx.helper.make_model(onnx.helper.make_graph([node, bad], "g", [], []))
+    problems = check_tensorrt_ops(model)
+    assert any("reduction 'add'" in p for p in problems)
+    assert any("NonMaxSuppressionX" in p for p in problems)
+
+
+def test_no_overwrite(exported, tmp_path: Path) -> None:
+    _, path = exported
+    with pytest.raises(ExportError, match="exists"):
+        export_onnx({}, path, ())
