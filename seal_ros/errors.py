@@ -25,3 +25,7 @@ class ConfigError(SealError):
 
 class TransportError(SealError):
     """A DDS entity could not be created or used (bad topic name, QoS, domain, type)."""
+
+
+class EngineError(SealError):
+    """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""

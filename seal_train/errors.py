@@ -13,8 +13,13 @@ class BagError(DatasetError):
     """A ROS bag lacks a topic or TF link, or a message in it is malformed."""
 
 
+class ExportError(SealError):
+    """The network could not be exported, or the exported graph is not deployable."""
+
+
 class TrainingError(SealError):
     """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
 
 
-__all__ = ["BagError", "ConfigError", "DatasetError", "SealError", "TrainingError"]
+__all__ = ["BagError", "ConfigError", "DatasetError", "ExportError", "SealError",
+           "TrainingError"]

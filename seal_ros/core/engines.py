@@ -26,16 +26,12 @@ import torch
 from seal_ros.core.fold import spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import KernelMaps
 from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
-from seal_ros.errors import SealError
+from seal_ros.errors import EngineError, SealError
 
 __all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine",
            "TensorRTEngine", "TorchEngine"]
 
 log = logging.getLogger(__name__)
-
-
-class EngineError(SealError):
-    """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""
 
 
 class Engine:

@@ -17,7 +17,7 @@ import torch
 
 from seal_ros.core.fold import spconv_state_from_checkpoint
 from seal_ros.core.sparse_net import GatherMinkUNet, input_names
-from seal_ros.errors import SealError
+from seal_train.errors import ExportError
 
 __all__ = ["ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_onnx"]
 
@@ -38,10 +38,6 @@ TENSORRT_OPS = frozenset({
     "Shape", "Sigmoid", "Sign", "Size", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub",
     "Sum", "Tanh", "Tile", "TopK", "Transpose", "Unsqueeze", "Where",
 })
-
-
-class ExportError(SealError):
-    """The network could not be exported, or the exported graph is not deployable."""
 
 
 def check_tensorrt_ops(model: Any) -> list[str]:
