@@ -1,0 +1,56 @@
+"""The segmentation node: ROS-free logic plus thin middleware adapters (DESIGN.md decisions 4, 5).
+
+Contract between the parts (every adapter and the replay tool rely on it):
+
+- Messages are ``rosbags`` typestore messages (``seal_ros.interfaces.typestore()``: the ROS 2
+  standard types plus ``seal_msgs``). The core reads any duck-typed PointCloud2 (the codec accepts
+  rosbags, cyclonedds and rclpy messages) and publishes rosbags messages; adapters convert
+  (DDS: ``seal_ros.adapters.dds_types.to_dds``; rclpy: rosbags ``serialize_cdr`` then
+  ``rclpy.serialization.deserialize_message``, the same bytes).
+- Topic names are node-relative as in Autoware's segmentation nodes; adapters resolve ``~`` with
+  the node name (default ``seal_segmentation``) and apply remappings:
+
+  ==============================  =============================  ==========================
+  name                            type                           QoS
+  ==============================  =============================  ==========================
+  ``~/input/pointcloud``          sensor_msgs/PointCloud2        sensor data (best effort, 5)
+  ``~/input/<cam>/image``         sensor_msgs/Image              sensor data
+  ``~/input/<cam>/camera_info``   sensor_msgs/CameraInfo         sensor data
+  ``/tf``, ``/tf_static``         tf2_msgs/TFMessage             default / latched
+  ``~/output/segmentation``       PointCloud2 x,y,z,class_id,probability   sensor data
+  ``~/output/visualization``      PointCloud2 x,y,z,rgb          sensor data
+  ``~/output/filtered``           PointCloud2 (input layout)     sensor data
+  ``~/output/<cam>/overlay``      sensor_msgs/Image rgb8         sensor data
+  ``~/output/timing``             seal_msgs/SegmentationTiming   default
+  ``~/output/info``               seal_msgs/SegmentationInfo     latched (transient local)
+  ``/diagnostics``                diagnostic_msgs/DiagnosticArray   default
+  ==============================  =============================  ==========================
+
+- An adapter implements :class:`NodeIO` (publish, subscriber check, clock) and feeds the core's
+  ``on_cloud`` / ``on_image`` / ``on_camera_info`` / ``on_tf`` callbacks from its subscriptions; a
+  worker thread calls ``spin_once`` which processes the newest pending scan (older ones are
+  dropped and counted). Outputs nobody subscribes to are not computed.
+- Parameters: :mod:`seal_ros.node.params` (``config/segment.param.yaml``); the model:
+  :class:`seal_ros.model_package.ModelPackage`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["NodeIO", "NODE_NAME"]
+
+NODE_NAME = "seal_segmentation"
+
+
+class NodeIO(Protocol):
+    """What the ROS-free node needs from its middleware."""
+
+    def publish(self, topic: str, msg: Any) -> None:
+        """Publish a rosbags-typed message on a node-relative topic name (table above)."""
+
+    def has_subscribers(self, topic: str) -> bool:
+        """True when someone subscribes to that output (outputs nobody reads are skipped)."""
+
+    def now_ns(self) -> int:
+        """Current time in ns (wall clock, or the recording's clock in replay / use_sim_time)."""

@@ -1,0 +1,177 @@
+"""Node parameters: one dataclass, read from a ROS 2 parameter file or plain YAML.
+
+The file is ``config/segment.param.yaml``, in ROS 2's layout (``/**: ros__parameters: {...}``) so
+``ros2 launch`` can hand it to the node unchanged; the DDS node and the replay tool read the same file.
+Nested keys may also be written dotted (``filter.classes``), as ROS 2 flattens them. Unknown keys
+are errors that name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seal_ros.errors import ConfigError
+
+__all__ = ["CameraParams", "DiagnosticsParams", "FilterParams", "NodeParams", "load_params"]
+
+ENGINES = ("torch", "gather", "onnxruntime", "tensorrt")
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """The ``~/output/filtered`` cloud: the input minus points of ``classes`` predicted with
+    probability >= ``probability_threshold`` (Autoware FRNet's ``filter.*``)."""
+
+    classes: tuple[str, ...] = ()
+    probability_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class DiagnosticsParams:
+    """``/diagnostics``: WARN when one scan takes longer than ``max_allowed_processing_time_ms``,
+    ERROR when that lasts longer than ``max_acceptable_consecutive_delay_ms`` (Autoware's values)."""
+
+    max_allowed_processing_time_ms: float = 200.0
+    max_acceptable_consecutive_delay_ms: float = 1000.0
+    period_ms: float = 1000.0  # publishing period of the status
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Per-camera label overlays. Topics are ``<name>/image`` and ``<name>/camera_info`` under the
+    node's ``~/input/`` namespace; the lidar->camera transform comes from ``/tf_static`` (frame ids
+    of the cloud and of the CameraInfo) unless ``lidar_to_camera`` (4x4, row-major, 16 numbers)
+    is given for that camera in ``extrinsics``."""
+
+    names: tuple[str, ...] = ()
+    extrinsics: dict[str, list[float]] = field(default_factory=dict)
+    max_delay_ms: float = 100.0  # use an image only if |image stamp - cloud stamp| is below this
+    point_radius_px: int = 2
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Everything the segmentation node is configured with (besides its topic remappings)."""
+
+    model_path: str = ""  # model package YAML (or its folder)
+    engine: str = "onnxruntime"  # torch | gather | onnxruntime | tensorrt
+    precision: str = "fp16"  # tensorrt only: fp16 | fp32
+    build_only: bool = False  # tensorrt: build / find the cached engine, then exit
+    device: str = "cpu"  # cpu | cuda (torch/gather engines, kernel maps)
+    threads: int = 0  # intra-op threads (0: library default)
+    queue_size: int = 1  # pending input scans kept (newest first); older ones are dropped
+    frame_id: str = ""  # output frame; empty: the input cloud's
+    filter: FilterParams = field(default_factory=FilterParams)
+    diagnostics: DiagnosticsParams = field(default_factory=DiagnosticsParams)
+    cameras: CameraParams = field(default_factory=CameraParams)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine {self.engine!r}: expected one of {list(ENGINES)}")
+        if self.precision not in ("fp16", "fp32"):
+            raise ConfigError(f"precision {self.precision!r}: expected fp16 or fp32")
+        if self.queue_size < 1:
+            raise ConfigError(f"queue_size {self.queue_size}: expected >= 1")
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (ROS 2 flattens nested parameters with dots)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if isinstance(value, dict):
+            value = _nest(value)
+        node = out
+        parts = str(key).split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]].update(value)
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameters {unknown} (known: {sorted(fields)})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = fields[name].default_factory() if fields[name].default_factory \
+            is not dataclasses.MISSING else fields[name].default
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            kwargs[name] = _build(type(default), value, key)
+        elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{key}: expected a list, got {value!r}")
+            kwargs[name] = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}: expected true/false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{key}: expected a number, got {value!r}")
+            kwargs[name] = type(default)(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None
+                ) -> NodeParams:
+    """Read node parameters.
+
+    Args:
+        path: a ROS 2 parameter file (``/**`` or ``<node name>`` -> ``ros__parameters``) or a
+            plain mapping of parameters; None for the defaults.
+        overrides: ``{"filter.classes": [...], "engine": "gather"}``, applied last.
+
+    Raises:
+        ConfigError: unreadable file, unknown key or wrong type (names the file and the key).
+    """
+    data: dict[str, Any] = {}
+    where = ""
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such parameter file")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping")
+        sections = [v["ros__parameters"] for v in raw.values()
+                    if isinstance(v, dict) and "ros__parameters" in v]
+        for section in sections or [raw]:
+            data.update(section or {})
+    data = _nest(data)
+    if overrides:
+        merged = _nest({**_flatten(data), **overrides})
+        data = merged
+    try:
+        return _build(NodeParams, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}" if where else str(err)) from err
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "extrinsics":
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
