@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from seal_train.commands import data, evaluate, pretrain, probe, superpixels, synth
+from seal_train.commands import data, evaluate, export, pretrain, probe, superpixels, synth
 
 COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
@@ -13,4 +13,5 @@ COMMANDS: dict[str, ModuleType] = {
     "pretrain": pretrain,
     "probe": probe,
     "evaluate": evaluate,
+    "export": export,
 }

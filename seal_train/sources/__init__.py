@@ -1,7 +1,7 @@
 """Data sources: every dataset format yields :class:`Frame` records."""
 
 from seal_train.sources.frame import MIN_DEPTH_M, CameraView, Frame, Pairs, project, project_points
-from seal_train.sources.labels import LabelMap, load_label_map
+from seal_train.sources.labels import LabelMap, load_label_map, palette_for
 
-__all__ = ["MIN_DEPTH_M", "CameraView", "Frame", "LabelMap", "Pairs", "load_label_map", "project",
-           "project_points"]
+__all__ = ["MIN_DEPTH_M", "CameraView", "Frame", "LabelMap", "Pairs", "load_label_map",
+           "palette_for", "project", "project_points"]

@@ -7,6 +7,7 @@ Training class 0 is always the ignored class.
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,3 +143,20 @@ def load_label_map(name_or_path: str | Path) -> LabelMap:
     if str(name_or_path) in BUILTIN:
         return LabelMap.builtin(str(name_or_path))
     return LabelMap.from_yaml(name_or_path)
+
+
+def palette_for(class_names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(K, 3) uint8 RGB colours for a class list: a built-in map's palette when the names are
+    its classes (nuScenes lidarseg's official colours, SemanticKITTI's), else evenly spaced hues
+    (golden-ratio steps, so neighbouring ids differ) with the ignored class 0 black."""
+    names = tuple(class_names)
+    for name in BUILTIN:
+        shipped = LabelMap.builtin(name)
+        if shipped.class_names == names:
+            return shipped.palette.copy()
+    hues = (np.arange(len(names)) * 0.618033988749895) % 1.0
+    palette = np.array([[round(255 * c) for c in colorsys.hsv_to_rgb(h, 0.75, 0.95)]
+                        for h in hues], dtype=np.uint8).reshape(-1, 3)
+    if len(names):
+        palette[0] = 0
+    return palette

@@ -1,0 +1,254 @@
+"""Write a model package: ONNX network + ``model.yaml``, checked against torch, optionally a
+TensorRT engine next to it.
+
+The ONNX graph has dynamic voxel, pair and point counts; the example it is traced with comes from
+a synthetic scan in the checkpoint's own voxel grid, grown until every kernel offset of every
+scale has pairs (the exporter needs >= 2 per offset). A second, differently sized scan then runs
+through onnxruntime and through the torch gather-GEMM network; their largest difference relative
+to the largest torch output is reported, and above ``tolerance`` the export fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seal_ros.core.kernel_maps import KernelMaps, build_kernel_maps
+from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
+from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_ros.errors import SealError
+from seal_ros.model_package import InputSpec, ModelPackage, Profile
+from seal_train.errors import ExportError
+from seal_train.export.onnx import export_onnx
+from seal_train.export.source import ExportSource
+
+__all__ = ["ExportResult", "build_tensorrt_engine", "example_scan", "export_package",
+           "scan_inputs", "synthetic_scan"]
+
+log = logging.getLogger(__name__)
+
+ONNX_NAME = "model.onnx"
+PACKAGE_NAME = "model.yaml"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_package` produced."""
+
+    onnx: Path
+    package: Path
+    max_rel_error: float  # onnxruntime vs torch gather network on the check scan
+    example_points: int  # points of the scan the graph was traced with
+    check_points: int  # points of the check scan
+    seconds: float
+
+
+def synthetic_scan(points: int, channels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A LiDAR-like scan: ground ring, vertical walls, free-standing clutter.
+
+    Returns:
+        xyz (N, 3) float32 sensor frame, metres; features (N, channels) float32 in [0, 1).
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(n: int) -> torch.Tensor:
+        return torch.rand(n, generator=gen)
+
+    n_ground, n_wall = points // 2, points // 4
+    n_free = points - n_ground - n_wall
+    wall_r, wall_phi = 8 + 32 * rand(12), 2 * math.pi * rand(12)  # 12 walls, ~20 deg wide
+    wall = torch.randint(12, (n_wall,), generator=gen)
+    r = torch.cat([3 + 47 * rand(n_ground).sqrt(),  # ground: denser near the sensor
+                   wall_r[wall] + 0.05 * rand(n_wall), 3 + 37 * rand(n_free)])
+    phi = torch.cat([2 * math.pi * rand(n_ground), wall_phi[wall] + 0.35 * rand(n_wall),
+                     2 * math.pi * rand(n_free)])
+    z = torch.cat([-1.8 + 0.15 * rand(n_ground), -1.8 + 4.3 * rand(n_wall),
+                   -1.8 + 4.3 * rand(n_free)])
+    xyz = torch.stack([r * phi.cos(), r * phi.sin(), z], dim=1).float()
+    return xyz, rand(points * channels).reshape(points, channels)
+
+
+def scan_inputs(xyz: torch.Tensor, features: torch.Tensor, grid: VoxelGrid, stem_kernel: int
+                ) -> tuple[torch.Tensor, torch.Tensor, KernelMaps]:
+    """Voxel features, point->voxel inverse and kernel maps of one scan (engine inputs)."""
+    batch = voxelize(xyz, features, torch.tensor([0, len(xyz)]), grid)
+    maps = build_kernel_maps(batch.coords, stem_kernel=stem_kernel,
+                             spatial_shape=batch.spatial_shape)
+    return batch.features, batch.inverse, maps
+
+
+def _fewest_pairs(flat: Sequence[torch.Tensor], stem_kernel: int) -> tuple[str, int]:
+    """The input with the smallest dynamic size (pairs: dim 1, others: dim 0)."""
+    sizes = {}
+    for name, tensor in zip(input_names(stem_kernel), flat):
+        pairs = not (name in ("features", "inverse") or name.startswith("coords"))
+        sizes[name] = int(tensor.shape[1] if pairs else tensor.shape[0])
+    name = min(sizes, key=sizes.__getitem__)
+    return name, sizes[name]
+
+
+def example_scan(grid: VoxelGrid, channels: int, stem_kernel: int, points: int = 20_000,
+                 seed: int = 0, max_doublings: int = 6) -> tuple[torch.Tensor, ...]:
+    """Flat network inputs of a synthetic scan where every offset of every scale has >= 2 pairs.
+
+    Raises:
+        ExportError: when even ``points * 2**max_doublings`` points leave an offset empty.
+    """
+    for _ in range(max_doublings + 1):
+        xyz, feats = synthetic_scan(points, channels, seed)
+        flat = network_inputs(*scan_inputs(xyz, feats, grid, stem_kernel))
+        name, size = _fewest_pairs(flat, stem_kernel)
+        if size >= 2:
+            return flat
+        log.info("example scan of %d points: %s has %d entries; doubling", points, name, size)
+        points *= 2
+    raise ExportError(f"no synthetic scan up to {points // 2} points fills every kernel offset "
+                      f"of grid {grid} ({name} has {size}); the grid is too coarse or too fine")
+
+
+def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise ExportError(f"{out_dir}: exists and is not empty; pass --overwrite to replace "
+                              f"the package in it")
+        # Engines are cached next to the ONNX keyed by profile, not by content: drop stale ones.
+        for stale in out_dir.glob(f"{Path(ONNX_NAME).stem}.*.engine"):
+            stale.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def export_package(
+    source: ExportSource,
+    out_dir: str | Path,
+    model_id: str,
+    profile: Profile | None = None,
+    feature_scale: Sequence[float] | None = None,
+    overwrite: bool = False,
+    optimize: bool = True,
+    tolerance: float = 1e-3,
+    seed: int = 0,
+) -> ExportResult:
+    """Export ``source`` to ``out_dir/model.onnx`` + ``out_dir/model.yaml``.
+
+    Args:
+        source: the network and its recipe (:func:`load_export_source`).
+        out_dir: package folder (created; must be empty unless ``overwrite``).
+        model_id: name shown by the node.
+        profile: input profile (points and voxels min/opt/max); default :class:`Profile`.
+        feature_scale: multiplier per point feature (default 1 each).
+        overwrite: replace an existing package (stale cached engines are deleted).
+        optimize: run the ONNX exporter's graph optimiser (slow for big nets).
+        tolerance: largest accepted onnxruntime-vs-torch error relative to max |torch|.
+        seed: seed of the synthetic scans.
+
+    Raises:
+        ExportError: bad arguments, existing output, export failure or onnxruntime disagreeing.
+    """
+    from seal_ros.core.engines import OnnxRuntimeEngine
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    scale = tuple(float(s) for s in (feature_scale or [1.0] * len(source.features)))
+    try:
+        spec = InputSpec(fields=("x", "y", "z", *(f for f in source.features
+                                                  if f not in ("x", "y", "z"))),
+                         features=source.features, feature_scale=scale)
+    except SealError as err:
+        raise ExportError(f"input spec: {err}") from err
+    _prepare_dir(out_dir, overwrite)
+    stem_kernel = int(source.network["stem_kernel"])
+    channels = len(source.features)
+    net = GatherMinkUNet.from_spconv(source.state)
+    example = example_scan(source.grid, channels, stem_kernel, seed=seed)
+    onnx_path = out_dir / ONNX_NAME
+    log.info("exporting %s (%d classes) to %s", source.network.get("backbone"),
+             len(source.class_names), onnx_path)
+    export_onnx(net, onnx_path, example, overwrite=True, optimize=optimize)
+
+    check_points = int(example[1].shape[0] * 1.5)
+    xyz, feats = synthetic_scan(check_points, channels, seed + 1)
+    features, inverse, maps = scan_inputs(xyz, feats, source.grid, stem_kernel)
+    got = OnnxRuntimeEngine(onnx_path).infer(features, inverse, maps)
+    with torch.no_grad():
+        ref = net(*network_inputs(features, inverse, maps))
+    rel = float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+    if not rel <= tolerance:  # NaN fails too
+        onnx_path.unlink(missing_ok=True)
+        raise ExportError(f"{onnx_path}: onnxruntime output differs from torch by {rel:.2e} "
+                          f"(relative to max |logit|), above {tolerance:.0e}; file removed")
+
+    from seal_train.sources.labels import palette_for
+
+    package = ModelPackage(
+        model_id=model_id,
+        onnx=onnx_path.resolve(),
+        class_names=source.class_names,
+        palette=tuple(tuple(int(c) for c in rgb) for rgb in palette_for(source.class_names)),
+        ignore_id=0,
+        grid=source.grid,
+        input=spec,
+        profile=profile or Profile(),
+        network={**source.network, **({"random_head": True} if source.random_head else {})},
+    )
+    yaml_path = package.save(out_dir / PACKAGE_NAME)
+    ModelPackage.load(yaml_path)  # what the node will read must read back
+    return ExportResult(onnx=onnx_path, package=yaml_path, max_rel_error=rel,
+                        example_points=int(example[1].shape[0]), check_points=check_points,
+                        seconds=time.perf_counter() - start)
+
+
+def build_tensorrt_engine(package_path: str | Path, precision: str = "fp16") -> Path:
+    """Build (or find) the TensorRT engine of a package, cached next to its ONNX.
+
+    Raises:
+        ExportError: no ``tensorrt`` / no CUDA (the message says the ONNX and package are
+            written and usable with onnxruntime), or the build fails.
+    """
+    from seal_ros.core.engines import TensorRTEngine
+
+    package = ModelPackage.load(package_path)
+    try:
+        engine = TensorRTEngine(package.onnx, _tensorrt_profile(package), precision=precision,
+                                build_only=True)
+    except SealError as err:
+        raise ExportError(f"TensorRT engine not built ({err}); {package.onnx} and "
+                          f"{package.path} are written and run with engine:=onnxruntime, or "
+                          f"build the engine on the vehicle with build_only:=true") from err
+    return engine.engine_path
+
+
+def _tensorrt_profile(package: ModelPackage) -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) per dynamic network input from the package's points/voxels profile."""
+    stem_kernel = int(package.network.get("stem_kernel", 3))
+    for module in ("seal_ros.core.engines", "seal_ros.core.sparse_net"):
+        helper = getattr(__import__(module, fromlist=["tensorrt_profile"]), "tensorrt_profile",
+                         None)
+        if helper is not None:
+            return helper(package.profile.points, package.profile.voxels, stem_kernel)
+    # Bounds from the layout of sparse_net: scale-s voxels and per-offset pairs never exceed the
+    # scale-0 voxel count (no output row repeats within an offset); opt assumes surfaces (voxels
+    # shrink ~4x per level) and ~6 of 26 neighbours occupied (DESIGN.md decision 2).
+    points, voxels = package.profile.points, package.profile.voxels
+    out: dict[str, tuple[int, int, int]] = {}
+    for name in input_names(stem_kernel):
+        if name == "inverse":
+            out[name] = points
+        elif name == "features":
+            out[name] = voxels
+        else:
+            scale = int(name[len("coords")]) if name.startswith("coords") else \
+                int(name[len("subm")]) if name.startswith("subm") else \
+                int(name[len("down")]) if name.startswith("down") else 0
+            opt = max(1, voxels[1] // 4**scale)
+            if not name.startswith("coords"):
+                opt = max(1, opt // 4)
+            out[name] = (1, opt, voxels[2])
+    return out

@@ -1,0 +1,221 @@
+"""``seal_train export``: a pretraining checkpoint + probe head become a loadable model package
+whose ONNX equals the spconv network with the probe head on top; bad inputs fail clearly.
+
+One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph) is shared by the module:
+it takes ~2 min on 2 cores, most of it in the dynamo exporter. The reference is independent of the
+exporter: spconv MinkUNet features, then the probe's ``nn.Linear``, as ``seal_train probe``
+computes them. Tolerance 1e-4 relative to max |logit| (DESIGN.md decision 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seal_ros.core.engines import OnnxRuntimeEngine
+from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_ros.model_package import ModelPackage
+from seal_train.__main__ import main
+from seal_train.config import to_dict
+from seal_train.engine.pretrain import build_backbone
+from seal_train.engine.pretrain_config import ModelConfig, PretrainConfig
+from seal_train.errors import ExportError
+from seal_train.export.package import build_tensorrt_engine, scan_inputs, synthetic_scan
+from seal_train.export.source import load_export_source
+from seal_train.sources.labels import LabelMap
+
+MODEL = ModelConfig(backbone="minkunet18", width=0.125, grid="cartesian", voxel_size=0.1)
+NUSCENES = LabelMap.builtin("nuscenes")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """A pretraining-style checkpoint (non-trivial BatchNorm stats) and a probe-style head file."""
+    root = tmp_path_factory.mktemp("trained")
+    torch.manual_seed(0)
+    backbone = build_backbone(MODEL, in_channels=1)
+    with torch.no_grad():
+        for m in backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    backbone.eval()
+    checkpoint = root / "last.pt"
+    model_state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+    model_state["point_head.weight"] = torch.randn(64, 12)  # pretraining-only, not exported
+    torch.save({"model": model_state, "config": to_dict(PretrainConfig(model=MODEL)),
+                "state": {"epoch": 1, "step": 10}}, checkpoint)
+    head = torch.nn.Linear(12, len(NUSCENES.class_names))  # MinkUNet18 x 1/8: 12 channels
+    head_path = root / "probe.pt"
+    torch.save({"head": head.state_dict(), "class_names": list(NUSCENES.class_names),
+                "checkpoint": str(checkpoint), "config": {}}, head_path)
+    return backbone, head, checkpoint, head_path
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory: pytest.TempPathFactory):
+    _, _, checkpoint, head_path = trained
+    out = tmp_path_factory.mktemp("export") / "pkg"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["export", "--checkpoint", str(checkpoint), "--head", str(head_path),
+                     "--format", "onnx", "--out", str(out), "--model-id", "seal-test",
+                     "--points", "500,20000,90000", "--voxels", "400,18000,80000",
+                     "--no-optimize"])
+    assert code == 0
+    return out, printed.getvalue()
+
+
+@pytest.mark.slow
+def test_package_loads_with_the_heads_classes(exported) -> None:
+    out, _ = exported
+    package = ModelPackage.load(out)
+    assert package.model_id == "seal-test"
+    assert package.class_names == NUSCENES.class_names
+    assert [list(c) for c in package.palette] == NUSCENES.palette.tolist()
+    assert package.palette[7] == (0, 0, 230)  # nuScenes' official pedestrian blue
+    assert package.grid == VoxelGrid.cartesian(0.1)
+    assert package.input.fields == ("x", "y", "z", "intensity")
+    assert package.input.features == ("intensity",)
+    assert package.profile.points == (500, 20000, 90000)
+    assert package.profile.voxels == (400, 18000, 80000)
+    assert package.network["backbone"] == "minkunet18"
+    assert package.network["num_classes"] == 17 and package.network["in_channels"] == 1
+    assert package.onnx == (out / "model.onnx").resolve() and package.onnx.is_file()
+
+
+@pytest.mark.slow
+def test_prints_what_it_wrote(exported) -> None:
+    out, printed = exported
+    assert f"wrote  {out / 'model.onnx'}" in printed
+    assert f"wrote  {out / 'model.yaml'}" in printed
+    error = float(re.search(r"max rel error (\S+) on a", printed).group(1))
+    assert error <= 1e-4
+    assert "17 classes" in printed and "WARNING" not in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("points", "seed"), [(7_000, 5), (40_000, 6)])
+def test_onnx_equals_spconv_backbone_plus_probe_head(trained, exported, points, seed) -> None:
+    backbone, head, _, _ = trained
+    package = ModelPackage.load(exported[0])
+    xyz, feats = synthetic_scan(points, 1, seed)
+    features, inverse, maps = scan_inputs(xyz, feats, package.grid, 3)
+    got = OnnxRuntimeEngine(package.onnx).infer(features, inverse, maps)
+    with torch.no_grad():
+        batch = voxelize(xyz, feats, torch.tensor([0, points]), package.grid)
+        ref = head(backbone(batch))  # what `seal_train probe` evaluates
+    assert got.shape == (points, 17)
+    assert float((got - ref).abs().max() / ref.abs().max()) <= 1e-4
+    assert (got.argmax(1) == ref.argmax(1)).float().mean() > 0.999
+
+
+@pytest.mark.slow
+def test_existing_out_dir_needs_overwrite(trained, exported, capsys) -> None:
+    _, _, checkpoint, head_path = trained
+    exported, _ = exported
+    code = main(["export", "--checkpoint", str(checkpoint), "--head", str(head_path),
+                 "--out", str(exported), "--no-optimize"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert str(exported) in err and "--overwrite" in err
+
+
+@pytest.mark.slow
+def test_tensorrt_format_without_tensorrt_keeps_the_package(exported) -> None:
+    exported, _ = exported
+    try:
+        import tensorrt  # noqa: F401
+        has_trt = torch.cuda.is_available()
+    except ImportError:
+        has_trt = False
+    if has_trt:
+        engine = build_tensorrt_engine(exported, "fp32")
+        assert engine.is_file() and engine.parent == exported
+        return
+    with pytest.raises(ExportError, match="tensorrt|CUDA") as info:
+        build_tensorrt_engine(exported, "fp16")
+    assert "model.onnx" in str(info.value) and "onnxruntime" in str(info.value)
+    ModelPackage.load(exported)  # still there and valid
+
+
+def test_missing_checkpoint(tmp_path: Path, capsys) -> None:
+    code = main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--classes", "nuscenes",
+                 "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert f"{tmp_path / 'nope.pt'}: no such checkpoint file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_head_class_count_must_match_rows(trained, tmp_path: Path) -> None:
+    _, head, checkpoint, _ = trained
+    bad = tmp_path / "bad.pt"
+    torch.save({"head": head.state_dict(), "class_names": ["a", "b", "c"]}, bad)
+    with pytest.raises(ExportError, match=r"bad.pt: 3 class_names but the head has 17 output"):
+        load_export_source(checkpoint, head=bad)
+
+
+def test_head_width_must_match_backbone(trained, tmp_path: Path) -> None:
+    _, _, checkpoint, _ = trained
+    bad = tmp_path / "wide.pt"
+    torch.save({"head": torch.nn.Linear(96, 3).state_dict(), "class_names": ["a", "b", "c"]},
+               bad)
+    with pytest.raises(ExportError, match="head takes 96 features but the backbone"):
+        load_export_source(checkpoint, head=bad)
+
+
+def test_no_head_needs_a_head_or_classes(trained) -> None:
+    _, _, checkpoint, _ = trained
+    with pytest.raises(ExportError, match="a segmentation head is needed"):
+        load_export_source(checkpoint)
+
+
+def test_random_head_for_a_label_map(trained, caplog) -> None:
+    _, _, checkpoint, _ = trained
+    source = load_export_source(checkpoint, classes="semantic-kitti", seed=3)
+    assert source.random_head
+    assert source.class_names == LabelMap.builtin("semantic-kitti").class_names
+    assert source.state["head.weight"].shape == (20, 12)
+    again = load_export_source(checkpoint, classes="semantic-kitti", seed=3)
+    assert torch.equal(source.state["head.weight"], again.state["head.weight"])  # seeded
+    assert "RANDOM-WEIGHT HEAD" in caplog.text
+    assert source.grid == VoxelGrid.cartesian(0.1) and source.features == ("intensity",)
+    assert "point_head.weight" not in source.state
+
+
+def test_raw_state_dict_needs_grid_and_features(trained, tmp_path: Path) -> None:
+    backbone, _, _, _ = trained
+    raw = tmp_path / "raw.pt"
+    torch.save(backbone.state_dict(), raw)
+    with pytest.raises(ExportError, match="--grid"):
+        load_export_source(raw, classes="nuscenes")
+    with pytest.raises(ExportError, match="--features"):
+        load_export_source(raw, classes="nuscenes", grid=VoxelGrid.cylindrical())
+    with pytest.raises(ExportError, match="takes 1 input channels"):
+        load_export_source(raw, classes="nuscenes", grid=VoxelGrid.cylindrical(),
+                           features=("intensity", "ring"))
+    source = load_export_source(raw, classes="nuscenes", grid=VoxelGrid.cylindrical(),
+                                features=("intensity",))
+    assert source.network["backbone"] == "minkunet" and source.network["in_channels"] == 1
+
+
+def test_head_and_classes_are_exclusive(trained) -> None:
+    _, _, checkpoint, head_path = trained
+    with pytest.raises(ExportError, match="not both"):
+        load_export_source(checkpoint, head=head_path, classes="nuscenes")
+
+
+def test_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "seal_train", "export", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for flag in ("--checkpoint", "--head", "--format", "--points", "--voxels", "--precision",
+                 "--overwrite", "--classes", "--model-id"):
+        assert flag in result.stdout
