@@ -29,3 +29,11 @@ class TransportError(SealError):
 
 class EngineError(SealError):
     """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""
+
+
+class InputError(SealError):
+    """An input message the node cannot process; it is skipped and counted under ``reason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

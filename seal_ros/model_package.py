@@ -19,6 +19,7 @@ for. Example::
       feature_scale: [1.0]              # multiplies each feature (e.g. 255 for 0..1 intensities)
     profile: {points: [1000, 35000, 150000], voxels: [500, 30000, 120000]}
     network: {backbone: minkunet34, in_channels: 1, num_classes: 17, stem_kernel: 3}
+    checkpoint: model.pt                # optional: weights for the torch / gather engines
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class ModelPackage:
         profile: input profile (points and voxels, min/opt/max).
         network: backbone hyperparameters (``backbone``, ``in_channels``, ``num_classes``,
             ``stem_kernel``), informative; engines check ``num_classes`` against their output.
+        checkpoint: optional Seal / spconv checkpoint (absolute once loaded) for the ``torch``
+            and ``gather`` engines, which run the network from weights instead of the ONNX.
         path: the YAML file this package was read from (None before saving).
     """
 
@@ -101,6 +104,7 @@ class ModelPackage:
     input: InputSpec = field(default_factory=InputSpec)
     profile: Profile = field(default_factory=Profile)
     network: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Path | None = None
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -150,18 +154,20 @@ class ModelPackage:
             "profile": {"points": list(self.profile.points),
                         "voxels": list(self.profile.voxels)},
             "network": dict(self.network),
+            **({"checkpoint": str(self.checkpoint)} if self.checkpoint is not None else {}),
         }
 
     def save(self, path: str | Path) -> Path:
         """Write the YAML (``onnx`` stored relative to the file's folder when inside it)."""
         path = Path(path)
         data = self.to_dict()
-        onnx = Path(self.onnx)
-        if onnx.is_absolute():
-            try:
-                data["onnx"] = str(onnx.relative_to(path.parent.resolve()))
-            except ValueError:
-                pass
+        for key in ("onnx", "checkpoint"):
+            target = Path(data[key]) if data.get(key) is not None else None
+            if target is not None and target.is_absolute():
+                try:
+                    data[key] = str(target.relative_to(path.parent.resolve()))
+                except ValueError:
+                    pass
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -198,7 +204,7 @@ class ModelPackage:
         if not isinstance(data, dict):
             raise ConfigError("expected a mapping at the top level")
         known = {"format_version", "model_id", "onnx", "class_names", "palette", "ignore_id",
-                 "voxel", "input", "profile", "network"}
+                 "voxel", "input", "profile", "network", "checkpoint"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown keys {unknown} (known: {sorted(known)})")
@@ -221,6 +227,9 @@ class ModelPackage:
         onnx = Path(data["onnx"])
         if not onnx.is_absolute():
             onnx = (base / onnx).resolve()
+        checkpoint = None if data.get("checkpoint") is None else Path(data["checkpoint"])
+        if checkpoint is not None and not checkpoint.is_absolute():
+            checkpoint = (base / checkpoint).resolve()
         return cls(
             model_id=str(data["model_id"]),
             onnx=onnx,
@@ -231,6 +240,7 @@ class ModelPackage:
             input=spec,
             profile=profile,
             network=dict(data.get("network") or {}),
+            checkpoint=checkpoint,
             path=path,
         )
 

@@ -26,19 +26,43 @@ Contract between the parts (every adapter and the replay tool rely on it):
   ``/diagnostics``                diagnostic_msgs/DiagnosticArray   default
   ==============================  =============================  ==========================
 
-- An adapter implements :class:`NodeIO` (publish, subscriber check, clock) and feeds the core's
-  ``on_cloud`` / ``on_image`` / ``on_camera_info`` / ``on_tf`` callbacks from its subscriptions; a
-  worker thread calls ``spin_once`` which processes the newest pending scan (older ones are
-  dropped and counted). Outputs nobody subscribes to are not computed.
+- An adapter implements :class:`NodeIO` (publish, subscriber check, clock), builds
+  ``SegmentationNode(io, params)`` (which opens the engine, checks it against the package and
+  publishes the latched info), subscribes to ``node.subscriptions()`` and feeds the callbacks
+  ``on_cloud(msg)`` / ``on_image(camera, msg)`` / ``on_camera_info(camera, msg)`` /
+  ``on_tf(msg, static=...)``, can publish ``node.publications()``; a worker thread calls
+  ``spin_once(timeout_s)`` which processes the newest pending scan (older ones beyond
+  ``queue_size`` are dropped and counted). Outputs nobody subscribes to are not computed.
+  ``seal_ros.node.dds_node`` is the reference adapter.
 - Parameters: :mod:`seal_ros.node.params` (``config/segment.param.yaml``); the model:
   :class:`seal_ros.model_package.ModelPackage`.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Protocol
 
-__all__ = ["NodeIO", "NODE_NAME"]
+_EXPORTS = {
+    "seal_ros.node.core": ("Endpoint", "SegmentationNode", "TOPICS"),
+    "seal_ros.node.pipeline": ("Pipeline", "ScanResult", "SkipReason"),
+    "seal_ros.node.model": ("load_engine", "open_pipeline"),
+    "seal_ros.node.params": ("NodeParams", "load_params"),
+    "seal_ros.node.diagnostics": ("NodeCounters",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["NodeIO", "NODE_NAME", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-exports: importing the package loads neither torch nor the engines."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seal_ros.node' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 NODE_NAME = "seal_segmentation"
 
