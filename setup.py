@@ -24,7 +24,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.json")),
+        (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
         ("share/seal_msgs/msg", glob("msg/msg/*.msg")),
     ],
     install_requires=[
@@ -53,11 +54,12 @@ setup(
             "onnxscript>=0.1",
             "onnxruntime>=1.18",
         ],
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "jsonschema>=4"],
     },
     entry_points={
         "console_scripts": [
             "seal-train = seal_train.__main__:main",
+            "seal_segmentation = seal_ros.node.ros_node:main",  # ros2 run seal_ros ...
         ],
     },
     zip_safe=False,

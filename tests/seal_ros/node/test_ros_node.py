@@ -1,0 +1,231 @@
+"""The rclpy adapter: its parameters equal NodeParams and the shipped parameter file; it imports
+without ROS; with rclpy (marker ``ros``) it declares, publishes and converts for real."""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from seal_ros.errors import ConfigError
+from seal_ros.node.params import ENGINES, NodeParams, load_params
+from seal_ros.node.ros_node import EXTRINSICS, parameter_table, params_from_values
+
+ROOT = Path(__file__).resolve().parents[3]
+PARAM_FILE = ROOT / "config" / "segment.param.yaml"
+
+
+def _fields(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Flattened dataclass fields -> default values (the reference, written independently)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_fields(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def _yaml_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in node.items():
+        if isinstance(value, dict):
+            keys |= _yaml_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def _commented_keys(text: str) -> set[str]:
+    """Keys written as ``# key: value`` comments, with the section of their indentation."""
+    keys, sections = set(), {}
+    for line in text.splitlines():
+        match = re.match(r"^( *)(#\s*)?([a-z_]+):", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        parents = [sections[i] for i in sorted(sections)
+                   if i < indent and sections[i] != "ros__parameters"]
+        if match.group(2) is None:
+            sections = {i: s for i, s in sections.items() if i < indent}
+            sections[indent] = match.group(3)
+        elif indent >= 6:  # inside ros__parameters
+            keys.add(".".join([*parents, match.group(3)]))
+    return keys
+
+
+def test_declared_parameters_are_the_node_params_fields() -> None:
+    reference = _fields(NodeParams())
+    table = parameter_table()
+    assert [p.name for p in table] == [k for k in reference if k != EXTRINSICS]
+    for spec in table:
+        assert spec.default == reference[spec.name], spec.name
+    kinds = {p.name: p.kind for p in table}
+    assert kinds["build_only"] == "bool" and kinds["threads"] == "integer"
+    assert kinds["filter.probability_threshold"] == "double"
+    assert kinds["filter.classes"] == kinds["cameras.names"] == "string_array"
+
+
+def test_param_file_has_every_key() -> None:
+    text = PARAM_FILE.read_text()
+    section = yaml.safe_load(text)["/**"]["ros__parameters"]
+    written = _yaml_keys(section)
+    commented = _commented_keys(text)
+    everything = set(_fields(NodeParams()))
+    assert written | commented == everything
+    assert written & commented == set()
+    # Only keys whose default is an empty list/mapping (no ROS type) are left as comments.
+    assert commented == {"filter.classes", "cameras.names", EXTRINSICS}
+    assert written == {p.name for p in parameter_table()} - commented
+
+
+def test_param_file_loads_as_the_defaults() -> None:
+    # The file deliberately sets nothing that differs from the dataclass: the code is the
+    # single source of defaults; launch arguments override model_path, engine, ...
+    assert load_params(PARAM_FILE) == NodeParams()
+
+
+def test_param_file_comments_every_key() -> None:
+    lines = PARAM_FILE.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"^ {4,}[a-z_]+: \S", line):  # a value line (not a section header)
+            assert lines[index - 1].strip().startswith("#"), f"no comment above {line.strip()!r}"
+
+
+def _schema_defaults(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, prop in node["properties"].items():
+        if prop.get("type") == "object" and "properties" in prop:
+            out.update(_schema_defaults(prop, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = prop["default"]
+    return out
+
+
+def test_param_file_validates_against_its_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the [test] extra")
+    schema = json.loads((ROOT / "config" / "segment.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load(PARAM_FILE.read_text()), schema)
+    node = schema["definitions"]["seal_segmentation"]
+    reference = {k: list(v) if isinstance(v, tuple) else v
+                 for k, v in _fields(NodeParams()).items()}
+    assert _schema_defaults(node) == reference  # schema and dataclass cannot drift apart
+    assert node["properties"]["engine"]["enum"] == list(ENGINES)
+    bad = yaml.safe_load(PARAM_FILE.read_text())
+    bad["/**"]["ros__parameters"]["filter"]["probability_threshold"] = 1.5
+    with pytest.raises(jsonschema.ValidationError, match="1.5"):
+        jsonschema.validate(bad, schema)
+    bad["/**"]["ros__parameters"]["filter"] = {"probability_threshold": 0.5, "clases": ["car"]}
+    with pytest.raises(jsonschema.ValidationError, match="clases"):
+        jsonschema.validate(bad, schema)
+
+
+def test_params_from_values_like_rclpy_gives_them() -> None:
+    values = {p.name: p.default for p in parameter_table()}
+    values.update({"filter.classes": None, "cameras.names": ["cam_front"], "engine": "gather",
+                   f"{EXTRINSICS}.cam_front": array.array("d", np.eye(4).ravel()),
+                   "diagnostics.period_ms": 500.0})
+    params = params_from_values(values)
+    assert params.engine == "gather" and params.filter.classes == ()
+    assert params.cameras.names == ("cam_front",)
+    assert params.cameras.extrinsics == {"cam_front": np.eye(4).ravel().tolist()}
+    assert params.diagnostics.period_ms == 500.0
+    with pytest.raises(ConfigError, match="queue_size"):
+        params_from_values({"queue_size": 0})
+    with pytest.raises(ConfigError, match="engine 'tensorrtx'"):
+        params_from_values({"engine": "tensorrtx"})
+
+
+def test_imports_without_rclpy_and_says_why_it_cannot_run() -> None:
+    code = ("import sys; import seal_ros.node.ros_node as m; "
+            "assert 'rclpy' not in sys.modules and 'torch' not in sys.modules; "
+            "sys.exit(m.main([]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    try:
+        import rclpy  # noqa: F401
+    except ImportError:
+        assert result.returncode == 1
+        assert "rclpy is not importable" in result.stderr
+    else:  # with ROS the import still must not load rclpy or torch
+        assert "AssertionError" not in result.stderr
+
+
+def test_console_script_is_registered() -> None:
+    text = (ROOT / "setup.py").read_text()
+    assert '"seal_segmentation = seal_ros.node.ros_node:main"' in text
+
+
+# ------------------------------------------------------------------ with a ROS 2 install --
+
+
+@pytest.fixture
+def ros():
+    rclpy = pytest.importorskip("rclpy", reason="needs rclpy (a ROS 2 install)")
+    rclpy.init()
+    yield rclpy
+    rclpy.shutdown()
+
+
+@pytest.mark.ros
+def test_rclpy_declares_the_param_file(ros) -> None:
+    from seal_ros.node.ros_node import RclpyNodeIO
+
+    io = RclpyNodeIO(args=["--ros-args", "--params-file", str(PARAM_FILE), "-p",
+                           "model_path:=/models/x", "-p", "cameras.names:=[cam_front]",
+                           "-p", "queue_size:=3"])
+    try:
+        assert io.params == load_params(PARAM_FILE, {"model_path": "/models/x",
+                                                     "cameras.names": ["cam_front"],
+                                                     "queue_size": 3})
+        declared = set(io.node._parameters)  # noqa: SLF001
+        assert {p.name for p in parameter_table()} <= declared
+        assert f"{EXTRINSICS}.cam_front" in declared
+    finally:
+        io.node.destroy_node()
+
+
+@pytest.mark.ros
+def test_rclpy_publish_converts_rosbags_messages(ros) -> None:
+    from rclpy.executors import SingleThreadedExecutor
+
+    from seal_ros.node.core import publications
+    from seal_ros.node.ros_node import RclpyNodeIO
+
+    io = RclpyNodeIO(args=["--ros-args", "-r", "__node:=seal_ros_test"])
+    io.create_publishers(publications(io.params))
+    received: list[Any] = []
+    cls = io._msg_class("seal_msgs/msg/SegmentationInfo")  # noqa: SLF001
+    sub = io.node.create_subscription(cls, "/seal_ros_test/output/info", received.append,
+                                      io._qos("latched"))  # noqa: SLF001
+    types = io.store.types
+    msg = types["seal_msgs/msg/SegmentationInfo"](
+        header=types["std_msgs/msg/Header"](
+            stamp=types["builtin_interfaces/msg/Time"](sec=3, nanosec=7), frame_id="lidar"),
+        model_id="m", class_names=["ignore", "car"],
+        palette=np.array([0, 0, 0, 255, 158, 0], dtype=np.uint8), ignore_id=0)
+    io.publish("~/output/info", msg)
+    executor = SingleThreadedExecutor()
+    executor.add_node(io.node)
+    deadline = time.monotonic() + 10
+    while not received and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+    io.node.destroy_subscription(sub)
+    io.node.destroy_node()
+    assert received, "no SegmentationInfo arrived"
+    got = received[0]
+    assert got.header.frame_id == "lidar" and got.header.stamp.nanosec == 7
+    assert list(got.class_names) == ["ignore", "car"]
+    assert bytes(got.palette) == bytes([0, 0, 0, 255, 158, 0])
