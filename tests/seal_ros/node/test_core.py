@@ -199,7 +199,7 @@ def test_slow_inference_drops_scans_while_the_feeder_never_blocks(h, package, pi
     c = node.counters
     assert c.received == 30 and c.dropped > 10
     assert c.processed + c.dropped == 30
-    assert max(feed_ms) < 20.0  # on_cloud returns at once even while inference runs
+    assert max(feed_ms) < 100.0  # on_cloud returns at once, not after the 150 ms inference
     timings = io.on("~/output/timing")
     assert timings[-1].dropped_messages == c.dropped
     assert all(t.stage_ms[t.stage_names.index("inference")] >= 150 for t in timings)
@@ -207,10 +207,10 @@ def test_slow_inference_drops_scans_while_the_feeder_never_blocks(h, package, pi
 
 def test_processing_time_warn_then_error(h, package, pipeline):
     params = NodeParams(engine="gather", diagnostics=DiagnosticsParams(
-        max_allowed_processing_time_ms=50, max_acceptable_consecutive_delay_ms=200,
+        max_allowed_processing_time_ms=300, max_acceptable_consecutive_delay_ms=600,
         period_ms=0))
     io = h.RecordingIO()
-    node = _node(package, pipeline, io, params, delay_s=0.12)
+    node = _node(package, pipeline, io, params, delay_s=0.4)
     levels = []
     for _ in range(3):
         node.on_cloud(h.cloud_message(h.random_scan(2000)))

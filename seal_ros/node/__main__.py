@@ -1,0 +1,7 @@
+"""``python -m seal_ros.node``: the segmentation node on the DDS transport (see dds_node)."""
+
+import sys
+
+from seal_ros.node.dds_node import main
+
+sys.exit(main())

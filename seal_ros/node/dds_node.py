@@ -1,0 +1,228 @@
+"""Run the segmentation node on the ROS-free DDS transport (cyclonedds, ROS 2 wire format).
+
+Usage::
+
+    python -m seal_ros.node --model models/seal/model.yaml --input /lidar_top/points
+    python -m seal_ros.node --params config/segment.param.yaml --model pkg/ --engine gather \\
+        --cameras cam_front --remap ~/input/cam_front/image:=/cam_front/image_raw \\
+        --set filter.classes='[driveable_surface]' --domain-id 3
+
+Topics are those of :mod:`seal_ros.node`; ``~`` expands to ``--output-prefix`` (default
+``/seal_segmentation``, i.e. ``/<node name>``), ``--input`` remaps ``~/input/pointcloud`` and
+``--remap FROM:=TO`` any other name. A reader thread takes DDS samples and hands them to the node
+(byte fields are viewed, never copied element by element); a worker thread processes the newest
+scan. SIGINT / SIGTERM stop both and close the participant; the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from seal_ros.errors import ConfigError, SealError
+from seal_ros.node import NODE_NAME
+from seal_ros.node.core import Endpoint, SegmentationNode, publications, subscriptions
+from seal_ros.node.params import ENGINES, NodeParams, load_params
+
+__all__ = ["DdsNodeIO", "TopicNames", "main", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class TopicNames:
+    """Node-relative names -> absolute ROS names (``~`` expansion and remappings)."""
+
+    def __init__(self, prefix: str = f"/{NODE_NAME}", remaps: dict[str, str] | None = None
+                 ) -> None:
+        self.prefix = "/" + prefix.strip("/")
+        self.remaps = dict(remaps or {})
+
+    def __call__(self, name: str) -> str:
+        if name in self.remaps:
+            return self.remaps[name]
+        if name.startswith("~"):
+            return self.prefix + name[1:]
+        return name
+
+
+def _qos(kind: str) -> Any:
+    from seal_ros.adapters import dds
+
+    return {"sensor": dds.SENSOR_DATA, "default": dds.DEFAULT, "latched": dds.LATCHED}[kind]
+
+
+class DdsNodeIO:
+    """:class:`~seal_ros.node.NodeIO` over a :class:`~seal_ros.adapters.dds.DdsTransport`.
+
+    Publishers are created up front (from :func:`~seal_ros.node.core.publications`), so
+    subscribers are discovered before the first scan and the latched info goes out at once.
+    """
+
+    def __init__(self, transport: Any, names: TopicNames, endpoints: Sequence[Endpoint]) -> None:
+        self.names = names
+        self._pubs = {e.topic: transport.publisher(names(e.topic), e.msgtype, _qos(e.qos))
+                      for e in endpoints}
+
+    def publish(self, topic: str, msg: Any) -> None:
+        self._pubs[topic].publish(msg)
+
+    def has_subscribers(self, topic: str) -> bool:
+        return self._pubs[topic].subscription_count > 0
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value (e.g. filter.classes=[car])")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: value is not YAML: {err}") from err
+    return overrides
+
+
+def _parse_remaps(items: Sequence[str]) -> dict[str, str]:
+    remaps = {}
+    for item in items:
+        src, sep, dst = item.partition(":=")
+        if not sep or not src or not dst:
+            raise ConfigError(f"--remap {item!r}: expected FROM:=TO (e.g. ~/input/pointcloud:="
+                              f"/points)")
+        remaps[src] = dst
+    return remaps
+
+
+def build_params(args: argparse.Namespace) -> NodeParams:
+    """Parameter file, then ``--set`` overrides, then the dedicated flags."""
+    overrides = _parse_set(args.set)
+    if args.model:
+        overrides["model_path"] = args.model
+    if args.engine:
+        overrides["engine"] = args.engine
+    if args.cameras is not None:
+        overrides["cameras.names"] = [c for c in args.cameras.split(",") if c]
+    return load_params(args.params, overrides)
+
+
+def _reader_loop(node: SegmentationNode, subs: list[tuple[Endpoint, Any]], store: Any,
+                 stop: threading.Event) -> None:
+    """Take samples and feed the node; waits on the cloud reader, drains the others."""
+    from seal_ros.adapters.dds_types import from_dds
+
+    cloud_sub = subs[0][1]
+    others = subs[1:]
+    while not stop.is_set():
+        try:
+            for sample in cloud_sub.take(timeout_s=0.05):
+                node.on_cloud(from_dds(sample, store))  # data stays the received bytes
+            for endpoint, sub in others:
+                for sample in sub.take():
+                    msg = from_dds(sample, store)
+                    if endpoint.msgtype.endswith("/Image"):
+                        node.on_image(endpoint.camera, msg)
+                    elif endpoint.msgtype.endswith("/CameraInfo"):
+                        node.on_camera_info(endpoint.camera, msg)
+                    else:
+                        node.on_tf(msg, static=endpoint.topic == "/tf_static")
+        except Exception:  # a malformed sample must not end the reader
+            log.exception("reader: sample dropped")
+
+
+def _worker_loop(node: SegmentationNode, stop: threading.Event) -> None:
+    while not stop.is_set():
+        node.spin_once(timeout_s=0.1)
+
+
+def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,
+        stop: threading.Event | None = None, out: Any = sys.stdout) -> SegmentationNode:
+    """Run the node until ``stop`` is set; returns it (for its counters)."""
+    from seal_ros import interfaces
+    from seal_ros.adapters import dds
+
+    stop = stop or threading.Event()
+    store = interfaces.typestore()
+    config = dds.DdsConfig() if domain_id is None else dds.DdsConfig(domain_id=domain_id)
+    with dds.DdsTransport(config) as transport:
+        io = DdsNodeIO(transport, names, publications(params))
+        node = SegmentationNode(io, params, typestore=store)
+        subs = [(e, transport.subscriber(names(e.topic), e.msgtype, _qos(e.qos)))
+                for e in subscriptions(params)]
+        print(f"seal_segmentation: model {node.package.model_id} ({node.package.num_classes} "
+              f"classes), engine {params.engine}, DDS domain {config.domain_id}", file=out)
+        for e in subscriptions(params):
+            print(f"  subscribe  {names(e.topic):45s} {e.msgtype} ({e.qos})", file=out)
+        for e in publications(params):
+            print(f"  publish    {names(e.topic):45s} {e.msgtype} ({e.qos})", file=out)
+        print("ready", file=out, flush=True)
+        threads = [threading.Thread(target=_reader_loop, args=(node, subs, store, stop),
+                                    name="seal-reader", daemon=True),
+                   threading.Thread(target=_worker_loop, args=(node, stop), name="seal-worker",
+                                    daemon=True)]
+        for thread in threads:
+            thread.start()
+        while not stop.wait(0.2):
+            pass
+        for thread in threads:
+            thread.join(timeout=30)
+    return node
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m seal_ros.node", description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", help="node parameter file (config/segment.param.yaml layout)")
+    parser.add_argument("--model", help="model package YAML or folder (parameter model_path)")
+    parser.add_argument("--engine", choices=ENGINES, help="inference engine (parameter engine)")
+    parser.add_argument("--input", help="topic remapped onto ~/input/pointcloud")
+    parser.add_argument("--output-prefix", default=f"/{NODE_NAME}",
+                        help="what ~ expands to (default: %(default)s)")
+    parser.add_argument("--cameras", help="comma-separated camera names for overlays "
+                        "(parameter cameras.names)")
+    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
+                        help="remap a topic, e.g. ~/input/cam_front/image:=/cam_front/image_raw")
+    parser.add_argument("--domain-id", type=int, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter, e.g. --set queue_size=2 (YAML value)")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        params = build_params(args)
+        remaps = _parse_remaps(args.remap)
+        if args.input:
+            remaps["~/input/pointcloud"] = args.input
+        node = run(params, TopicNames(args.output_prefix, remaps), args.domain_id, stop)
+    except SealError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    c = node.counters
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(c.skipped.items())) or "none"
+    print(f"stopped: received {c.received}, processed {c.processed}, dropped {c.dropped}, "
+          f"idle {c.idle}, skipped {c.skipped_total} ({skipped})", flush=True)
+    return 0
