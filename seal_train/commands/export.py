@@ -1,8 +1,9 @@
 """``export``: a trained network as a model package for the vehicle (ONNX + model.yaml [+ engine]).
 
-The package folder holds ``model.onnx`` (gather-GEMM MinkUNet, dynamic voxel/pair/point counts)
-and ``model.yaml`` (class names, palette, voxel grid and point features from the checkpoint's
-config, input profile, network facts); ``--format tensorrt`` also builds the TensorRT engine
+The package folder holds ``model.onnx`` (gather-GEMM MinkUNet, dynamic voxel/pair/point counts),
+``model.pt`` (the same weights for the torch / gather engines) and ``model.yaml`` (class names,
+palette, voxel grid and point features from the checkpoint's config, input profile, network
+facts); ``--format tensorrt`` also builds the TensorRT engine
 next to the ONNX (needs the ``tensorrt`` package and a GPU; without them the ONNX and package are
 still written and the command fails with that reason).
 
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if source.random_head:
         print("  WARNING: random-weight head; labels are meaningless (chain test only)")
     print(f"  wrote  {result.onnx} ({result.onnx.stat().st_size / 2**20:.1f} MiB)")
+    print(f"  wrote  {result.weights} (torch / gather engines)")
     print(f"  wrote  {result.package}")
     if args.format == "tensorrt":
         engine = build_tensorrt_engine(result.package, args.precision)

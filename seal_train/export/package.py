@@ -1,5 +1,5 @@
-"""Write a model package: ONNX network + ``model.yaml``, checked against torch, optionally a
-TensorRT engine next to it.
+"""Write a model package: ONNX network, weights for the torch / gather engines and ``model.yaml``,
+checked against torch; optionally a TensorRT engine next to the ONNX.
 
 The ONNX graph has dynamic voxel, pair and point counts; the example it is traced with comes from
 a synthetic scan in the checkpoint's own voxel grid, grown until every kernel offset of every
@@ -34,6 +34,7 @@ __all__ = ["ExportResult", "build_tensorrt_engine", "example_scan", "export_pack
 log = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
+WEIGHTS_NAME = "model.pt"  # spconv state dict with head: the torch / gather engines run it
 PACKAGE_NAME = "model.yaml"
 
 
@@ -43,6 +44,7 @@ class ExportResult:
 
     onnx: Path
     package: Path
+    weights: Path
     max_rel_error: float  # onnxruntime vs torch gather network on the check scan
     example_points: int  # points of the scan the graph was traced with
     check_points: int  # points of the check scan
@@ -136,7 +138,7 @@ def export_package(
     tolerance: float = 1e-3,
     seed: int = 0,
 ) -> ExportResult:
-    """Export ``source`` to ``out_dir/model.onnx`` + ``out_dir/model.yaml``.
+    """Export ``source`` to ``out_dir/model.onnx``, ``model.pt`` and ``model.yaml``.
 
     Args:
         source: the network and its recipe (:func:`load_export_source`).
@@ -187,6 +189,8 @@ def export_package(
 
     from seal_train.sources.labels import palette_for
 
+    weights = out_dir / WEIGHTS_NAME
+    torch.save({k: v.detach().cpu().contiguous() for k, v in source.state.items()}, weights)
     package = ModelPackage(
         model_id=model_id,
         onnx=onnx_path.resolve(),
@@ -197,10 +201,11 @@ def export_package(
         input=spec,
         profile=profile or Profile(),
         network={**source.network, **({"random_head": True} if source.random_head else {})},
+        checkpoint=weights.resolve(),
     )
     yaml_path = package.save(out_dir / PACKAGE_NAME)
     ModelPackage.load(yaml_path)  # what the node will read must read back
-    return ExportResult(onnx=onnx_path, package=yaml_path, max_rel_error=rel,
+    return ExportResult(onnx=onnx_path, package=yaml_path, weights=weights, max_rel_error=rel,
                         example_points=int(example[1].shape[0]), check_points=check_points,
                         seconds=time.perf_counter() - start)
 
@@ -213,42 +218,14 @@ def build_tensorrt_engine(package_path: str | Path, precision: str = "fp16") -> 
             written and usable with onnxruntime), or the build fails.
     """
     from seal_ros.core.engines import TensorRTEngine
+    from seal_ros.node.model import tensorrt_profile  # the node builds with the same profile
 
     package = ModelPackage.load(package_path)
     try:
-        engine = TensorRTEngine(package.onnx, _tensorrt_profile(package), precision=precision,
+        engine = TensorRTEngine(package.onnx, tensorrt_profile(package), precision=precision,
                                 build_only=True)
     except SealError as err:
         raise ExportError(f"TensorRT engine not built ({err}); {package.onnx} and "
                           f"{package.path} are written and run with engine:=onnxruntime, or "
                           f"build the engine on the vehicle with build_only:=true") from err
     return engine.engine_path
-
-
-def _tensorrt_profile(package: ModelPackage) -> dict[str, tuple[int, int, int]]:
-    """(min, opt, max) per dynamic network input from the package's points/voxels profile."""
-    stem_kernel = int(package.network.get("stem_kernel", 3))
-    for module in ("seal_ros.core.engines", "seal_ros.core.sparse_net"):
-        helper = getattr(__import__(module, fromlist=["tensorrt_profile"]), "tensorrt_profile",
-                         None)
-        if helper is not None:
-            return helper(package.profile.points, package.profile.voxels, stem_kernel)
-    # Bounds from the layout of sparse_net: scale-s voxels and per-offset pairs never exceed the
-    # scale-0 voxel count (no output row repeats within an offset); opt assumes surfaces (voxels
-    # shrink ~4x per level) and ~6 of 26 neighbours occupied (DESIGN.md decision 2).
-    points, voxels = package.profile.points, package.profile.voxels
-    out: dict[str, tuple[int, int, int]] = {}
-    for name in input_names(stem_kernel):
-        if name == "inverse":
-            out[name] = points
-        elif name == "features":
-            out[name] = voxels
-        else:
-            scale = int(name[len("coords")]) if name.startswith("coords") else \
-                int(name[len("subm")]) if name.startswith("subm") else \
-                int(name[len("down")]) if name.startswith("down") else 0
-            opt = max(1, voxels[1] // 4**scale)
-            if not name.startswith("coords"):
-                opt = max(1, opt // 4)
-            out[name] = (1, opt, voxels[2])
-    return out

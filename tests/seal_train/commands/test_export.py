@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seal_ros.core.engines import OnnxRuntimeEngine
+from seal_ros.core.engines import GatherEngine, OnnxRuntimeEngine
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.model_package import ModelPackage
 from seal_train.__main__ import main
@@ -89,6 +89,7 @@ def test_package_loads_with_the_heads_classes(exported) -> None:
     assert package.network["backbone"] == "minkunet18"
     assert package.network["num_classes"] == 17 and package.network["in_channels"] == 1
     assert package.onnx == (out / "model.onnx").resolve() and package.onnx.is_file()
+    assert package.checkpoint == (out / "model.pt").resolve() and package.checkpoint.is_file()
 
 
 @pytest.mark.slow
@@ -96,6 +97,7 @@ def test_prints_what_it_wrote(exported) -> None:
     out, printed = exported
     assert f"wrote  {out / 'model.onnx'}" in printed
     assert f"wrote  {out / 'model.yaml'}" in printed
+    assert f"wrote  {out / 'model.pt'}" in printed
     error = float(re.search(r"max rel error (\S+) on a", printed).group(1))
     assert error <= 1e-4
     assert "17 classes" in printed and "WARNING" not in printed
@@ -109,11 +111,13 @@ def test_onnx_equals_spconv_backbone_plus_probe_head(trained, exported, points, 
     xyz, feats = synthetic_scan(points, 1, seed)
     features, inverse, maps = scan_inputs(xyz, feats, package.grid, 3)
     got = OnnxRuntimeEngine(package.onnx).infer(features, inverse, maps)
+    weights = GatherEngine(package.checkpoint).infer(features, inverse, maps)  # model.pt
     with torch.no_grad():
         batch = voxelize(xyz, feats, torch.tensor([0, points]), package.grid)
         ref = head(backbone(batch))  # what `seal_train probe` evaluates
     assert got.shape == (points, 17)
     assert float((got - ref).abs().max() / ref.abs().max()) <= 1e-4
+    assert float((weights - ref).abs().max() / ref.abs().max()) <= 1e-4
     assert (got.argmax(1) == ref.argmax(1)).float().mean() > 0.999
 
 
