@@ -32,6 +32,7 @@ override the same parameters of ``params_file``. ``launch`` / ``launch_ros`` are
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +138,14 @@ def _setup(context: Any) -> list[Any]:
     return actions
 
 
-def generate_launch_description() -> Any:
-    from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+def declare_arguments(arguments: Sequence[tuple[str, str | None, str, Any]]) -> list[Any]:
+    """DeclareLaunchArgument per row of an :data:`ARGUMENTS`-style table."""
+    from launch.actions import DeclareLaunchArgument
     from launch.substitutions import PathJoinSubstitution
     from launch_ros.substitutions import FindPackageShare
 
     declared = []
-    for name, default, description, choices in ARGUMENTS:
+    for name, default, description, choices in arguments:
         kwargs: dict[str, Any] = {"description": description}
         if name == "params_file":
             kwargs["default_value"] = PathJoinSubstitution(
@@ -154,4 +155,11 @@ def generate_launch_description() -> Any:
         if choices is not None:
             kwargs["choices"] = list(choices)
         declared.append(DeclareLaunchArgument(name, **kwargs))
-    return LaunchDescription([*declared, OpaqueFunction(function=_setup)])
+    return declared
+
+
+def generate_launch_description() -> Any:
+    from launch import LaunchDescription
+    from launch.actions import OpaqueFunction
+
+    return LaunchDescription([*declare_arguments(ARGUMENTS), OpaqueFunction(function=_setup)])

@@ -126,13 +126,18 @@ class RclpyNodeIO:
     def _declare(self, spec: ParamSpec) -> Any:
         from rclpy.parameter import Parameter
 
+        from seal_ros.errors import ConfigError
+
         types = {"string_array": Parameter.Type.STRING_ARRAY,
                  "double_array": Parameter.Type.DOUBLE_ARRAY}
-        if spec.kind in types and not spec.default:
-            # An empty list has no ROS type: declare by type, unset means the default.
-            return self.node.declare_parameter(spec.name, types[spec.kind]).value
-        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        return self.node.declare_parameter(spec.name, default).value
+        try:
+            if spec.kind in types and not spec.default:
+                # An empty list has no ROS type: declare by type, unset means the default.
+                return self.node.declare_parameter(spec.name, types[spec.kind]).value
+            default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+            return self.node.declare_parameter(spec.name, default).value
+        except Exception as err:  # rclpy's InvalidParameterTypeException and friends
+            raise ConfigError(f"parameter {spec.name}: {err} (expected {spec.kind})") from err
 
     def _declare_parameters(self) -> NodeParams:
         values = {spec.name: self._declare(spec) for spec in parameter_table()}
@@ -192,6 +197,13 @@ class RclpyNodeIO:
                 log.exception("dropped a %s message", msgtype)
 
         return callback
+
+    def log_topics(self, headline: str) -> None:
+        """Log the resolved (remapped) topic of every subscription and publisher."""
+        lines = [headline]
+        lines += [f"  subscribe  {getattr(s, 'topic_name', '?')}" for s in self._subs]
+        lines += [f"  publish    {getattr(p, 'topic_name', t)}" for t, p in self._pubs.items()]
+        self.node.get_logger().info("\n".join(lines))
 
     # ------------------------------------------------------------------------- NodeIO --
 
@@ -261,9 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             io.node.get_logger().info(f"build_only: engine for {core.package.model_id} is ready")
             return 0
         io.subscribe(core, subscriptions(params))
-        io.node.get_logger().info(
-            f"model {core.package.model_id} ({core.package.num_classes} classes), engine "
-            f"{params.engine}; listening on {io.node.resolve_topic_name('~/input/pointcloud')}")
+        io.log_topics(f"model {core.package.model_id} ({core.package.num_classes} classes), "
+                      f"engine {params.engine}")
         worker = threading.Thread(target=_worker, args=(core, rclpy, stop), name="seal-worker",
                                   daemon=True)
         worker.start()

@@ -32,33 +32,6 @@ def _load_launch_file() -> Any:
     return module
 
 
-class _Recorded:
-    """Stand-in for a launch entity: keeps its arguments."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args, self.kwargs = args, kwargs
-
-
-@pytest.fixture
-def fake_ros(monkeypatch: pytest.MonkeyPatch) -> None:
-    modules = {name: types.ModuleType(name) for name in (
-        "launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions",
-        "launch_ros.substitutions", "ament_index_python", "ament_index_python.packages")}
-    modules["launch"].LaunchDescription = type("LaunchDescription", (_Recorded,), {})
-    modules["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument",
-                                                           (_Recorded,), {})
-    modules["launch.actions"].OpaqueFunction = type("OpaqueFunction", (_Recorded,), {})
-    modules["launch.substitutions"].PathJoinSubstitution = type("PathJoinSubstitution",
-                                                                (_Recorded,), {})
-    modules["launch_ros.actions"].Node = type("Node", (_Recorded,), {})
-    modules["launch_ros.substitutions"].FindPackageShare = type("FindPackageShare",
-                                                                (_Recorded,), {})
-    # The source tree is laid out like the installed share folder (config/rviz/seal.rviz).
-    modules["ament_index_python.packages"].get_package_share_directory = lambda pkg: str(ROOT)
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-
-
 def _context(**overrides: str) -> Any:
     module = _load_launch_file()
     config = {name: default for name, default, _, _ in module.ARGUMENTS if default is not None}
