@@ -290,13 +290,14 @@ class SegmentationNode:
             self._counters.skipped[reason] = self._counters.skipped.get(reason, 0) + 1
         log.warning("skipped a scan (%s): %s", reason, message)
         self.diagnostics.record_skip(reason, message)
-        self._publish_diagnostics()
+        self.publish_diagnostics()
 
     def _maybe_publish_diagnostics(self) -> None:
         if self.diagnostics.due(time.monotonic_ns()):
-            self._publish_diagnostics()
+            self.publish_diagnostics()
 
-    def _publish_diagnostics(self) -> None:
+    def publish_diagnostics(self) -> None:
+        """Publish both statuses now (also done on every skip and every ``period_ms``)."""
         statuses = self.diagnostics.statuses(self.counters, time.monotonic_ns())
         self.io.publish(TOPICS["diagnostics"],
                         self.messages.diagnostics(self.io.now_ns(), statuses))

@@ -81,7 +81,8 @@ class DdsNodeIO:
         return time.time_ns()
 
 
-def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[x, y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}`` (values parsed as YAML)."""
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -107,7 +108,7 @@ def _parse_remaps(items: Sequence[str]) -> dict[str, str]:
 
 def build_params(args: argparse.Namespace) -> NodeParams:
     """Parameter file, then ``--set`` overrides, then the dedicated flags."""
-    overrides = _parse_set(args.set)
+    overrides = parse_overrides(args.set)
     if args.model:
         overrides["model_path"] = args.model
     if args.engine:

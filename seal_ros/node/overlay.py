@@ -7,8 +7,8 @@ else ``/tf_static`` (cloud frame -> CameraInfo frame), and when the image stamp 
 ``cameras.max_delay_ms`` of the cloud's. Only the newest image and info per camera are kept.
 
 Projection uses the pixel-centre convention of the training code (pixel ``(row, col)`` covers
-``u, v`` in ``[col - 0.5, col + 0.5)``), points nearer than 1 m are ignored, and where several points
-land on one pixel the nearest one's colour wins (a z-buffer by sort, no loop over points).
+``u, v`` in ``[col - 0.5, col + 0.5)``), points nearer than 1 m are ignored, and where several
+points land on one pixel the nearest one's colour wins (a z-buffer by sort, no loop over points).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The segmentation pipeline without middleware: PointCloud2 in, per-point labels out, timed.
 
-decode (+ validate) -> voxelize -> kernel maps -> engine -> labels. The node, the replay tool and the
-tests run this same code, so what is measured offline is what runs on the vehicle.
+decode (+ validate) -> voxelize -> kernel maps -> engine -> labels. The node, the replay tool and
+the tests run this same code, so what is measured offline is what runs on the vehicle.
 
 Validation follows the model package: the cloud must carry ``input.fields`` as scalar fields inside
 ``point_step``, its data must be ``height * row_step`` bytes, and its size must lie inside

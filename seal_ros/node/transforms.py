@@ -78,7 +78,7 @@ class TransformTree:
         return chain, T
 
     def lookup(self, target: str, source: str) -> np.ndarray | None:
-        """``T_target_source`` (maps ``source`` coordinates into ``target``), None if unconnected."""
+        """``T_target_source`` (maps ``source`` coordinates into ``target``); None: unconnected."""
         target, source = target.lstrip("/"), source.lstrip("/")
         if target == source:
             return np.eye(4)

@@ -86,7 +86,7 @@ def offline_segmentation(h: ModuleType, state: dict, msg, threads: int = 1):
     return h.to_message(cloud)
 
 
-def _env() -> dict[str, str]:
+def env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
@@ -96,7 +96,7 @@ class Process:
     """A child process whose stdout lines are collected by a thread (no blocking reads)."""
 
     def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(),
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env(),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()

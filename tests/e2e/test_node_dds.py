@@ -4,11 +4,11 @@ inference, byte for byte in rosbags' CDR, and a 20 Hz load leaves the node's mem
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -25,14 +25,8 @@ from seal_ros.adapters.dds_types import (
 )
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-procs = _load("node_processes")
+sys.path.insert(0, str(Path(__file__).parent))  # the e2e helpers beside this file
+import node_processes as procs  # noqa: E402
 h = procs.node_helpers()
 STORE = interfaces.typestore()
 PREFIX = "/seal_segmentation"

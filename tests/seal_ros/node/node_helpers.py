@@ -1,4 +1,4 @@
-"""Shared builders for the node tests: tiny random-weight models, packages, clouds, a recording IO."""
+"""Builders shared by the node tests: tiny random-weight models, packages, clouds, a test IO."""
 
 from __future__ import annotations
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seal_ros.core import codec
 from seal_ros.errors import ConfigError
-from seal_ros.model_package import ModelPackage
 from seal_ros.node.core import SegmentationNode, publications, subscriptions
 from seal_ros.node.diagnostics import Level
-from seal_ros.node.model import open_pipeline
 from seal_ros.node.params import CameraParams, DiagnosticsParams, FilterParams, NodeParams
 
 
@@ -127,7 +124,8 @@ def test_filtered_cloud_keeps_the_input_layout(h, package, pipeline):
     rows = np.asarray(msg.data).reshape(4000, 24)[~removed]
     np.testing.assert_array_equal(np.asarray(out.data).reshape(-1, 24), rows)
     with pytest.raises(ConfigError, match="filter.classes \\['pavement'\\]"):
-        _node(package, pipeline, h.RecordingIO(), NodeParams(filter=FilterParams(classes=("pavement",))))
+        _node(package, pipeline, h.RecordingIO(),
+              NodeParams(filter=FilterParams(classes=("pavement",))))
 
 
 def test_bad_inputs_are_skipped_counted_and_reported(h, package, pipeline):
@@ -157,7 +155,7 @@ def test_bad_inputs_are_skipped_counted_and_reported(h, package, pipeline):
     assert counters.skipped == {"missing_field": 1, "data_length": 1, "empty": 1,
                                 "bad_message": 1}
     assert counters.processed == 4 and len(io.on("~/output/segmentation")) == 4
-    node._publish_diagnostics()
+    node.publish_diagnostics()
     assert _status(io.on("/diagnostics")[-1], ": input").level == Level.OK
 
 
