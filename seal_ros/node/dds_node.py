@@ -153,12 +153,19 @@ def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,
     from seal_ros import interfaces
     from seal_ros.adapters import dds
 
+    from seal_ros.model_package import ModelPackage
+    from seal_ros.node.model import open_pipeline
+
     stop = stop or threading.Event()
     store = interfaces.typestore()
+    if not params.model_path:
+        raise ConfigError("no model package: give --model (or model_path in --params)")
+    package = ModelPackage.load(params.model_path)  # model errors before any DDS traffic
+    pipeline = open_pipeline(package, params, topic=names("~/input/pointcloud"))
     config = dds.DdsConfig() if domain_id is None else dds.DdsConfig(domain_id=domain_id)
     with dds.DdsTransport(config) as transport:
         io = DdsNodeIO(transport, names, publications(params))
-        node = SegmentationNode(io, params, typestore=store)
+        node = SegmentationNode(io, params, package=package, pipeline=pipeline, typestore=store)
         subs = [(e, transport.subscriber(names(e.topic), e.msgtype, _qos(e.qos)))
                 for e in subscriptions(params)]
         print(f"seal_segmentation: model {node.package.model_id} ({node.package.num_classes} "
@@ -211,8 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         params = build_params(args)
         remaps = _parse_remaps(args.remap)
@@ -222,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SealError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     c = node.counters
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(c.skipped.items())) or "none"
     print(f"stopped: received {c.received}, processed {c.processed}, dropped {c.dropped}, "
