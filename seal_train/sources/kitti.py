@@ -28,13 +28,11 @@ Conventions (``T_b_a`` maps frame ``a`` to frame ``b``; ``Tr`` = velodyne -> cam
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -42,8 +40,7 @@ import numpy as np
 from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap, load_label_map
-
-log = logging.getLogger(__name__)
+from seal_train.sources.planned import FrameError, OnError, PlannedSource
 
 POINT_CHANNELS = ("x", "y", "z", "intensity")
 POINT_BYTES = 4 * 4
@@ -62,16 +59,6 @@ MASK_DIR_PREFIX = "instance_"
 """``instance_<k>/NNNNNN.png``: optional uint16 instance mask of camera ``image_<k>``."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-OnError = Literal["raise", "skip"]
-
-
-class _FrameError(DatasetError):
-    """A DatasetError about one frame (or sequence), with the reason ``skipped`` counts it under."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
 
 # ----------------------------------------------------------------------------- text files --
 
@@ -80,8 +67,8 @@ def read_calib(path: Path) -> dict[str, np.ndarray]:
     try:
         text = path.read_text()
     except OSError as err:
-        raise _FrameError("calibration", f"{path}: cannot read calibration ({err.strerror}); "
-                          f"expected lines 'P0: <12 numbers>' .. 'P3:', 'Tr:'") from None
+        raise FrameError("calibration", f"{path}: cannot read calibration ({err.strerror}); "
+                         f"expected lines 'P0: <12 numbers>' .. 'P3:', 'Tr:'") from None
     calib: dict[str, np.ndarray] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -92,8 +79,8 @@ def read_calib(path: Path) -> dict[str, np.ndarray]:
         except ValueError:
             matrix = np.zeros(0)
         if not sep or matrix.size != 12 or not np.all(np.isfinite(matrix)):
-            raise _FrameError("calibration", f"{path}:{number}: {line.strip()[:60]!r} is not "
-                              f"'KEY: <12 finite numbers>' (a 3x4 row-major matrix)")
+            raise FrameError("calibration", f"{path}:{number}: {line.strip()[:60]!r} is not "
+                             f"'KEY: <12 finite numbers>' (a 3x4 row-major matrix)")
         calib[key.strip()] = matrix.reshape(3, 4)
     return calib
 
@@ -103,19 +90,19 @@ def read_poses(path: Path) -> np.ndarray:
     try:
         text = path.read_text()
     except OSError as err:
-        raise _FrameError("poses", f"{path}: cannot read poses ({err.strerror}); expected one "
-                          f"3x4 row-major pose (12 numbers) per frame") from None
+        raise FrameError("poses", f"{path}: cannot read poses ({err.strerror}); expected one "
+                         f"3x4 row-major pose (12 numbers) per frame") from None
     rows = [line.split() for line in text.splitlines() if line.strip()]
     bad = [i for i, row in enumerate(rows, start=1) if len(row) != 12]
     if bad:
-        raise _FrameError("poses", f"{path}:{bad[0]}: {len(rows[bad[0] - 1])} numbers; expected "
-                          f"12 (a 3x4 row-major pose) on every line")
+        raise FrameError("poses", f"{path}:{bad[0]}: {len(rows[bad[0] - 1])} numbers; expected "
+                         f"12 (a 3x4 row-major pose) on every line")
     try:
         values = np.array(rows, dtype=np.float64).reshape(-1, 3, 4)
     except ValueError as err:
-        raise _FrameError("poses", f"{path}: not numbers: {err}") from None
+        raise FrameError("poses", f"{path}: not numbers: {err}") from None
     if not np.all(np.isfinite(values)):
-        raise _FrameError("poses", f"{path}: NaN/inf in poses")
+        raise FrameError("poses", f"{path}: NaN/inf in poses")
     poses = np.zeros((len(values), 4, 4))
     poses[:, :3] = values
     poses[:, 3, 3] = 1.0
@@ -129,8 +116,8 @@ def read_stamps_ns(seq_dir: Path) -> tuple[Path, list[int]]:
     try:
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except OSError as err:
-        raise _FrameError("times", f"{path}: cannot read timestamps ({err.strerror}); expected "
-                          f"one time in seconds per frame") from None
+        raise FrameError("times", f"{path}: cannot read timestamps ({err.strerror}); expected "
+                         f"one time in seconds per frame") from None
     stamps = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -140,8 +127,8 @@ def read_stamps_ns(seq_dir: Path) -> tuple[Path, list[int]]:
                 stamps.append(int((Decimal(line) * 1_000_000_000).to_integral_value()))
         except (ValueError, InvalidOperation):
             unit = "integer nanoseconds" if path is ns_path else "seconds"
-            raise _FrameError("times", f"{path}:{number}: {line[:40]!r} is not a time in "
-                              f"{unit}") from None
+            raise FrameError("times", f"{path}:{number}: {line[:40]!r} is not a time in "
+                             f"{unit}") from None
     return path, stamps
 
 
@@ -151,9 +138,9 @@ def png_size(path: Path) -> tuple[int, int]:
         with open(path, "rb") as handle:
             head = handle.read(24)
     except OSError as err:
-        raise _FrameError("missing_image", f"{path}: cannot read ({err.strerror})") from None
+        raise FrameError("missing_image", f"{path}: cannot read ({err.strerror})") from None
     if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
-        raise _FrameError("bad_image", f"{path}: not a PNG file")
+        raise FrameError("bad_image", f"{path}: not a PNG file")
     return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
 
 
@@ -244,7 +231,7 @@ def _sequence_names(root: Path, sequences: str | Sequence[str | int] | None) -> 
 
 # -------------------------------------------------------------------------------- source --
 
-class KittiSource:
+class KittiSource(PlannedSource[_FramePlan]):
     """Frames of SemanticKITTI-format sequences, in sequence then frame order.
 
     Every file a frame needs is checked (existence, byte sizes, calibration, pose and time counts)
@@ -278,8 +265,7 @@ class KittiSource:
                  label_map: str | Path | LabelMap = "semantic-kitti",
                  cameras: Sequence[str] = ("image_2",), load_images: bool = True,
                  on_error: OnError = "raise") -> None:
-        if on_error not in ("raise", "skip"):
-            raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        super().__init__(on_error)
         cameras = tuple(cameras)
         unknown = [c for c in cameras if c not in CAMERAS]
         if unknown or len(set(cameras)) != len(cameras):
@@ -287,24 +273,13 @@ class KittiSource:
         self.root = Path(root)
         self.cameras = cameras
         self.load_images = load_images
-        self.on_error: OnError = on_error
         self.label_map = resolve_label_map(self.root, label_map)
-        self.skipped: dict[str, int] = {}
         self.sequences = _sequence_names(self.root, sequences)
-        self._plans: list[_FramePlan] = []
         for name in self.sequences:
             self._plan_sequence(self.root / "sequences" / name)
-        if self.skipped:
-            log.warning("%s: skipped %d frames: %s", self.root, sum(self.skipped.values()),
-                        self.skipped)
+        self._log_skipped(self.root)
 
     # ------------------------------------------------------------------------------ planning --
-
-    def _reject(self, err: _FrameError, count: int = 1) -> None:
-        if self.on_error == "raise":
-            raise err
-        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + count
-        log.warning("skipping %s: %s", "frame" if count == 1 else f"{count} frames", err)
 
     def _sequence_record(self, path: Path, n_frames: int) -> _Sequence:
         calib_path = path / "calib.txt"
@@ -312,33 +287,33 @@ class KittiSource:
         needed = ["Tr", *(f"P{c[-1]}" for c in self.cameras)]
         missing = [key for key in needed if key not in calib]
         if missing:
-            raise _FrameError("calibration", f"{calib_path}: lacks {missing}; expected "
-                              f"'P0:'..'P3:' and 'Tr:' lines with 12 numbers each (found "
-                              f"{sorted(calib)})")
+            raise FrameError("calibration", f"{calib_path}: lacks {missing}; expected "
+                             f"'P0:'..'P3:' and 'Tr:' lines with 12 numbers each (found "
+                             f"{sorted(calib)})")
         Tr = np.eye(4)
         Tr[:3] = calib["Tr"]
         if abs(np.linalg.det(Tr[:3, :3])) < 1e-6:
-            raise _FrameError("calibration", f"{calib_path}: Tr's rotation is singular")
+            raise FrameError("calibration", f"{calib_path}: Tr's rotation is singular")
         cams = []
         for name in self.cameras:
             P = calib[f"P{name[-1]}"]
             K = P[:, :3].copy()
             if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]) or K[1, 0] != 0:
-                raise _FrameError("calibration", f"{calib_path}: P{name[-1]} = {P.tolist()} is not "
-                                  f"K [I | t] with K upper-triangular, positive focal lengths and "
-                                  f"last row [0, 0, 1]")
+                raise FrameError("calibration", f"{calib_path}: P{name[-1]} = {P.tolist()} is not "
+                                 f"K [I | t] with K upper-triangular, positive focal lengths and "
+                                 f"last row [0, 0, 1]")
             baseline = np.eye(4)
             baseline[:3, 3] = np.linalg.solve(K, P[:, 3])
             cams.append(_Camera(name, K, baseline @ Tr))
         poses_path = path / "poses.txt"
         poses = read_poses(poses_path)
         if len(poses) != n_frames:
-            raise _FrameError("poses", f"{poses_path}: {len(poses)} poses for the {n_frames} scans "
-                              f"in {path / 'velodyne'}; expected one pose per scan")
+            raise FrameError("poses", f"{poses_path}: {len(poses)} poses for the {n_frames} scans "
+                             f"in {path / 'velodyne'}; expected one pose per scan")
         times_path, stamps = read_stamps_ns(path)
         if len(stamps) != n_frames:
-            raise _FrameError("times", f"{times_path}: {len(stamps)} times for the {n_frames} "
-                              f"scans in {path / 'velodyne'}; expected one time per scan")
+            raise FrameError("times", f"{times_path}: {len(stamps)} times for the {n_frames} "
+                             f"scans in {path / 'velodyne'}; expected one time per scan")
         T_world_lidar = np.linalg.inv(Tr) @ poses @ Tr  # (M, 4, 4)
         T_world_lidar[:, 3] = [0.0, 0.0, 0.0, 1.0]
         return _Sequence(path.name, path, tuple(cams), T_world_lidar, tuple(stamps))
@@ -350,14 +325,14 @@ class KittiSource:
         stems = sorted(scans)
         try:
             sequence = self._sequence_record(path, len(stems))
-        except _FrameError as err:
+        except FrameError as err:
             self._reject(err, count=len(stems))
             return
         bad_stems = [s for s in stems if not (s.isdigit() and int(s) < len(stems))]
         if bad_stems:
-            err = _FrameError("poses", f"{path / 'velodyne'}: scans {bad_stems[:5]} are not "
-                              f"numbered 000000..{len(stems) - 1:06d}, the line of their pose "
-                              f"and time")
+            err = FrameError("poses", f"{path / 'velodyne'}: scans {bad_stems[:5]} are not "
+                             f"numbered 000000..{len(stems) - 1:06d}, the line of their pose "
+                             f"and time")
             self._reject(err, count=len(stems))
             return
         label_dir = path / "labels"
@@ -369,7 +344,7 @@ class KittiSource:
             try:
                 self._plans.append(self._plan_frame(sequence, stem, scans[stem], labels, images,
                                                     masks))
-            except _FrameError as err:
+            except FrameError as err:
                 self._reject(err)
 
     def _plan_frame(self, sequence: _Sequence, stem: str, size: int,
@@ -378,22 +353,22 @@ class KittiSource:
         path = sequence.path
         scan = path / "velodyne" / f"{stem}.bin"
         if size % POINT_BYTES:
-            raise _FrameError("truncated_points", f"{scan}: {size} bytes is not a multiple of "
-                              f"{POINT_BYTES} (4 float32 per point: x, y, z, remission)")
+            raise FrameError("truncated_points", f"{scan}: {size} bytes is not a multiple of "
+                             f"{POINT_BYTES} (4 float32 per point: x, y, z, remission)")
         n_points = size // POINT_BYTES
         if labels is not None:
             label_path = path / "labels" / f"{stem}.label"
             if stem not in labels:
-                raise _FrameError("missing_labels", f"{label_path}: missing; {path / 'labels'} "
-                                  f"exists, so every scan needs its .label file")
+                raise FrameError("missing_labels", f"{label_path}: missing; {path / 'labels'} "
+                                 f"exists, so every scan needs its .label file")
             if labels[stem] != 4 * n_points:
-                raise _FrameError("label_count", f"{label_path}: {labels[stem]} bytes for the "
-                                  f"{n_points} points of {scan.name}; expected one uint32 per "
-                                  f"point ({4 * n_points} bytes)")
+                raise FrameError("label_count", f"{label_path}: {labels[stem]} bytes for the "
+                                 f"{n_points} points of {scan.name}; expected one uint32 per "
+                                 f"point ({4 * n_points} bytes)")
         for cam, found in zip(self.cameras, images):
             if stem not in found:
-                raise _FrameError("missing_image", f"{path / cam / stem}.png: missing; expected "
-                                  f"the {cam} image of scan {scan.name}")
+                raise FrameError("missing_image", f"{path / cam / stem}.png: missing; expected "
+                                 f"the {cam} image of scan {scan.name}")
         return _FramePlan(sequence, stem, int(stem), n_points, labels is not None,
                           tuple(stem in found for found in masks))
 
@@ -405,7 +380,7 @@ class KittiSource:
             return np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise _FrameError("bad_image", f"{path}: cannot decode; expected a colour PNG")
+            raise FrameError("bad_image", f"{path}: cannot decode; expected a colour PNG")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def _camera(self, plan: _FramePlan, index: int) -> CameraView:
@@ -418,8 +393,8 @@ class KittiSource:
             mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
             if mask is None or mask.dtype != np.uint16 or mask.shape != image.shape[:2]:
                 found = "undecodable" if mask is None else f"{mask.shape} {mask.dtype}"
-                raise _FrameError("bad_image", f"{mask_path}: instance mask is {found}; "
-                                  f"expected a {image.shape[:2]} uint16 PNG")
+                raise FrameError("bad_image", f"{mask_path}: instance mask is {found}; "
+                                 f"expected a {image.shape[:2]} uint16 PNG")
         return CameraView(name=cam.name, image_id=f"{plan.sequence.name}/{cam.name}/{plan.stem}",
                           image=image, K=cam.K.copy(), T_cam_lidar=cam.T_cam_lidar.copy(),
                           stamp_ns=plan.sequence.stamps_ns[plan.index], instance_mask=mask)
@@ -429,9 +404,9 @@ class KittiSource:
         try:
             data = np.fromfile(path, dtype=dtype)
         except OSError as err:
-            raise _FrameError(reason, f"{path}: cannot read {what}: {err}") from err
+            raise FrameError(reason, f"{path}: cannot read {what}: {err}") from err
         if data.size != count:
-            raise _FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
+            raise FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
         return data
 
     def load(self, plan: _FramePlan) -> Frame:
@@ -442,8 +417,8 @@ class KittiSource:
         points = points.reshape(plan.n_points, 4)
         finite = np.isfinite(points).all(axis=1)
         if not finite.all():
-            raise _FrameError("bad_points", f"{scan}: {int((~finite).sum())} of {plan.n_points} "
-                              f"points have NaN/inf values; expected finite x, y, z, remission")
+            raise FrameError("bad_points", f"{scan}: {int((~finite).sum())} of {plan.n_points} "
+                             f"points have NaN/inf values; expected finite x, y, z, remission")
         labels = instances = None
         if plan.labels:
             raw = self._read(seq.path / "labels" / f"{plan.stem}.label", np.uint32, plan.n_points,
@@ -463,20 +438,6 @@ class KittiSource:
     def frame_ids(self) -> list[str]:
         """``<seq>/<NNNNNN>`` of the frames, in iteration order."""
         return [plan.frame_id for plan in self._plans]
-
-    def __len__(self) -> int:
-        return len(self._plans)
-
-    def __getitem__(self, index: int) -> Frame:
-        """Frame ``index``; a file that fails to decode raises DatasetError in either mode."""
-        return self.load(self._plans[index])
-
-    def __iter__(self) -> Iterator[Frame]:
-        for plan in self._plans:
-            try:
-                yield self.load(plan)
-            except _FrameError as err:
-                self._reject(err)
 
     def __repr__(self) -> str:
         return (f"KittiSource({str(self.root)!r}, sequences={self.sequences}, {len(self)} frames, "

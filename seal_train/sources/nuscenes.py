@@ -14,12 +14,11 @@ Files beside the tables that only Seal's synthetic drive writes (the oracle "per
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -28,11 +27,10 @@ from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.geometry import camera_from_lidar, make_transform, quat_from_matrix
+from seal_train.sources.planned import FrameError, OnError, PlannedSource
 
 if TYPE_CHECKING:
     from nuscenes.nuscenes import NuScenes
-
-log = logging.getLogger(__name__)
 
 LIDAR_CHANNEL = "LIDAR_TOP"
 CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT",
@@ -44,8 +42,6 @@ POINT_BYTES = 5 * 4
 ORACLE_DIR = "seal_oracle"
 SPLITS = ("train", "val", "test", "mini_train", "mini_val", "train_detect", "train_track", "all")
 """Named splits: the devkit's ``create_splits_scenes`` plus ``all`` (every scene of the version)."""
-
-OnError = Literal["raise", "skip"]
 
 
 # ----------------------------------------------------------------------------------- geometry --
@@ -71,14 +67,6 @@ def pose_to_matrix(translation: Sequence[float], rotation: Sequence[float]) -> n
 
 
 # --------------------------------------------------------------------------------------- plans --
-
-class _FrameError(DatasetError):
-    """A DatasetError about one frame, with the short reason ``on_error="skip"`` counts it under."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
 
 @dataclass(frozen=True)
 class _CameraPlan:
@@ -179,7 +167,7 @@ def _dangling_reference(table_root: Path, token: str) -> str:
 
 # -------------------------------------------------------------------------------------- source --
 
-class NuScenesSource:
+class NuScenesSource(PlannedSource[_FramePlan]):
     """Frames of a nuScenes-format dataset: keyframes (and optionally LiDAR sweeps) in scene order.
 
     Every file a frame needs is checked (existence and byte sizes, no reads) when the source is
@@ -213,15 +201,12 @@ class NuScenesSource:
                  cameras: Sequence[str] | None = None, sweeps: bool = False,
                  load_images: bool = True, label_map: LabelMap | None = None,
                  on_error: OnError = "raise") -> None:
-        if on_error not in ("raise", "skip"):
-            raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        super().__init__(on_error)
         self.dataroot = Path(dataroot)
         self.version = version
         self.sweeps = sweeps
         self.load_images = load_images
-        self.on_error: OnError = on_error
         self.label_map = label_map if label_map is not None else LabelMap.builtin("nuscenes")
-        self.skipped: dict[str, int] = {}
         self.nusc = _open_devkit(self.dataroot, version)
 
         channels = {rec["channel"]: rec["modality"] for rec in self.nusc.sensor}
@@ -239,15 +224,12 @@ class NuScenesSource:
         self._lidarseg = {rec["sample_data_token"]: rec["filename"]
                           for rec in getattr(self.nusc, "lidarseg", [])}
         self._has_oracle = (self.dataroot / ORACLE_DIR).is_dir()
-        self._plans: list[_FramePlan] = []
         chosen = set(self.scenes)
         for scene in self.nusc.scene:
             if scene["name"] in chosen:
                 for token in self._scene_lidar_tokens(scene):
                     self._add_plan(token, scene["name"])
-        if self.skipped:
-            log.warning("%s: skipped %d frames: %s", self.dataroot / version,
-                        sum(self.skipped.values()), self.skipped)
+        self._log_skipped(self.dataroot / version)
 
     # ------------------------------------------------------------------------------ indexing --
 
@@ -263,8 +245,8 @@ class NuScenesSource:
             if LIDAR_CHANNEL in sample["data"]:
                 keys.append(sample["data"][LIDAR_CHANNEL])
             else:
-                self._reject(_FrameError("missing_lidar", f"sample {sample_token} of scene "
-                                         f"{scene['name']} has no {LIDAR_CHANNEL} keyframe"))
+                self._reject(FrameError("missing_lidar", f"sample {sample_token} of scene "
+                                        f"{scene['name']} has no {LIDAR_CHANNEL} keyframe"))
             sample_token = sample["next"]
         if not self.sweeps or not keys:
             return keys
@@ -280,16 +262,10 @@ class NuScenesSource:
             token = nusc.get("sample_data", token)["next"]
         return tokens
 
-    def _reject(self, err: _FrameError) -> None:
-        if self.on_error == "raise":
-            raise err
-        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + 1
-        log.warning("skipping frame: %s", err)
-
     def _add_plan(self, token: str, scene: str) -> None:
         try:
             self._plans.append(self._plan(token, scene))
-        except _FrameError as err:
+        except FrameError as err:
             self._reject(err)
 
     def _file(self, filename: str, what: str, token: str) -> tuple[Path, int]:
@@ -297,8 +273,8 @@ class NuScenesSource:
         try:
             return path, os.stat(path).st_size
         except OSError:
-            raise _FrameError("missing_file", f"{path}: missing; expected the {what} of "
-                              f"sample_data {token}") from None
+            raise FrameError("missing_file", f"{path}: missing; expected the {what} of "
+                             f"sample_data {token}") from None
 
     def _check_calibration(self, sd: dict[str, Any], camera: bool) -> None:
         nusc = self.nusc
@@ -307,14 +283,14 @@ class NuScenesSource:
         intrinsic = np.asarray(cs.get("camera_intrinsic") or [], dtype=np.float64)
         if (len(cs.get("translation", ())) != 3 or len(cs.get("rotation", ())) != 4
                 or (camera and intrinsic.shape != (3, 3))):
-            raise _FrameError("calibration", f"{self.dataroot / self.version}/calibrated_sensor."
-                              f"json: record {cs['token']} of {where} lacks translation[3], "
-                              f"rotation[4]{' or camera_intrinsic[3][3]' if camera else ''}")
+            raise FrameError("calibration", f"{self.dataroot / self.version}/calibrated_sensor."
+                             f"json: record {cs['token']} of {where} lacks translation[3], "
+                             f"rotation[4]{' or camera_intrinsic[3][3]' if camera else ''}")
         try:
             nusc.get("ego_pose", sd["ego_pose_token"])
         except KeyError:
-            raise _FrameError("calibration", f"{self.dataroot / self.version}/ego_pose.json: no "
-                              f"record {sd['ego_pose_token']} for {where}") from None
+            raise FrameError("calibration", f"{self.dataroot / self.version}/ego_pose.json: no "
+                             f"record {sd['ego_pose_token']} for {where}") from None
 
     def _plan(self, token: str, scene: str) -> _FramePlan:
         nusc = self.nusc
@@ -322,23 +298,23 @@ class NuScenesSource:
         self._check_calibration(sd, camera=False)
         path, size = self._file(sd["filename"], "LiDAR scan (N x 5 float32)", token)
         if size % POINT_BYTES:
-            raise _FrameError("truncated_points", f"{path}: {size} bytes is not a multiple of "
-                              f"{POINT_BYTES} (5 float32 per point: x, y, z, intensity, ring)")
+            raise FrameError("truncated_points", f"{path}: {size} bytes is not a multiple of "
+                             f"{POINT_BYTES} (5 float32 per point: x, y, z, intensity, ring)")
         n_points = size // POINT_BYTES
         labels_path = None
         if sd["is_key_frame"] and token in self._lidarseg:
             labels_path, n_labels = self._file(self._lidarseg[token], "lidarseg labels", token)
             if n_labels != n_points:
-                raise _FrameError("label_count", f"{labels_path}: {n_labels} labels for the "
-                                  f"{n_points} points of {path.name}; expected one uint8 per point")
+                raise FrameError("label_count", f"{labels_path}: {n_labels} labels for the "
+                                 f"{n_points} points of {path.name}; expected one uint8 per point")
         instances_path = None
         if self._has_oracle:
             candidate = self.dataroot / ORACLE_DIR / f"{token}_instances.bin"
             if candidate.is_file():
                 n_inst = candidate.stat().st_size
                 if n_inst != 4 * n_points:
-                    raise _FrameError("label_count", f"{candidate}: {n_inst} bytes for "
-                                      f"{n_points} points; expected one uint32 per point")
+                    raise FrameError("label_count", f"{candidate}: {n_inst} bytes for "
+                                     f"{n_points} points; expected one uint32 per point")
                 instances_path = candidate
         cameras: list[_CameraPlan] = []
         if sd["is_key_frame"]:
@@ -346,8 +322,8 @@ class NuScenesSource:
             for name in self.cameras:
                 cam_token = sample["data"].get(name)
                 if cam_token is None:
-                    raise _FrameError("missing_camera", f"sample {sample['token']} of scene "
-                                      f"{scene} has no {name} keyframe image")
+                    raise FrameError("missing_camera", f"sample {sample['token']} of scene "
+                                     f"{scene} has no {name} keyframe image")
                 cam_sd = nusc.get("sample_data", cam_token)
                 self._check_calibration(cam_sd, camera=True)
                 cam_path, _ = self._file(cam_sd["filename"], f"{name} image", cam_token)
@@ -379,21 +355,21 @@ class NuScenesSource:
         if self.load_images:
             bgr = cv2.imread(str(plan.path), cv2.IMREAD_COLOR)
             if bgr is None:
-                raise _FrameError("bad_image", f"{plan.path}: cannot decode; expected a "
-                                  f"{width}x{height} colour JPEG")
+                raise FrameError("bad_image", f"{plan.path}: cannot decode; expected a "
+                                 f"{width}x{height} colour JPEG")
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         else:
             if height <= 0 or width <= 0:
-                raise _FrameError("bad_image", f"sample_data {plan.token}: no image size in "
-                                  f"sample_data.json (needed with load_images=False)")
+                raise FrameError("bad_image", f"sample_data {plan.token}: no image size in "
+                                 f"sample_data.json (needed with load_images=False)")
             image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
         mask = None
         if plan.mask_path is not None:
             mask = cv2.imread(str(plan.mask_path), cv2.IMREAD_UNCHANGED)
             if mask is None or mask.dtype != np.uint16 or mask.shape != image.shape[:2]:
                 found = "undecodable" if mask is None else f"{mask.shape} {mask.dtype}"
-                raise _FrameError("bad_image", f"{plan.mask_path}: instance mask is {found}; "
-                                  f"expected a {image.shape[:2]} uint16 PNG")
+                raise FrameError("bad_image", f"{plan.mask_path}: instance mask is {found}; "
+                                 f"expected a {image.shape[:2]} uint16 PNG")
         return CameraView(name=plan.name, image_id=plan.token, image=image,
                           K=np.asarray(cs["camera_intrinsic"], dtype=np.float64),
                           T_cam_lidar=T_cam_lidar, stamp_ns=int(sd["timestamp"]) * 1000,
@@ -403,9 +379,9 @@ class NuScenesSource:
         try:
             data = np.fromfile(path, dtype=dtype)
         except OSError as err:
-            raise _FrameError("missing_file", f"{path}: cannot read {what}: {err}") from err
+            raise FrameError("missing_file", f"{path}: cannot read {what}: {err}") from err
         if data.size != count:
-            raise _FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
+            raise FrameError(reason, f"{path}: {data.size} {what} entries, expected {count}")
         return data
 
     def load(self, plan: _FramePlan) -> Frame:
@@ -436,20 +412,6 @@ class NuScenesSource:
     def frame_ids(self) -> list[str]:
         """LIDAR_TOP sample_data tokens of the frames, in iteration order."""
         return [plan.token for plan in self._plans]
-
-    def __len__(self) -> int:
-        return len(self._plans)
-
-    def __getitem__(self, index: int) -> Frame:
-        """Frame ``index``; a file that fails to read raises DatasetError in either mode."""
-        return self.load(self._plans[index])
-
-    def __iter__(self) -> Iterator[Frame]:
-        for plan in self._plans:
-            try:
-                yield self.load(plan)
-            except _FrameError as err:
-                self._reject(err)
 
     def __repr__(self) -> str:
         return (f"NuScenesSource({str(self.dataroot)!r}, {self.version!r}, {len(self.scenes)} "

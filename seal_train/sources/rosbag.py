@@ -18,12 +18,11 @@ drops them and counts them in :attr:`RosbagSource.dropped_points`.
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -35,22 +34,18 @@ from seal_train.sources.bag_topics import (CameraTopics, decode_image, decode_ma
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap, load_label_map
 from seal_train.sources.geometry import invert_rigid
+from seal_train.sources.planned import FrameError, OnError, PlannedSource
 from seal_train.sources.tf_tree import TfError, TfTree
-
-log = logging.getLogger(__name__)
 
 LABEL_MAP_FILE = "labels.yaml"
 """Label map (semantic-kitti.yaml layout) beside bags: what their ``label`` field means."""
 TF_TYPES = ("tf2_msgs/msg/TFMessage", "tf/msg/tfMessage")  # the second in old ROS 1 bags
 EXTRA_CHANNELS = ("intensity", "ring", "time")
 """Point fields kept after ``x, y, z`` when the cloud has them (as float32 columns)."""
-OnError = Literal["raise", "skip"]
 
 
-class _FrameError(BagError):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class BagFrameError(FrameError, BagError):
+    """A bad frame of a bag: a BagError, so callers catching BagError see it as before."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class _FramePlan:
     cameras: tuple[_CameraPlan, ...]
 
 
-class RosbagSource:
+class RosbagSource(PlannedSource[_FramePlan]):
     """Frames of one or more ROS bags, in bag order then scan order.
 
     Args:
@@ -119,31 +114,25 @@ class RosbagSource:
                  label_field: str | None = None, label_map: LabelMap | str | Path | None = None,
                  pair_tolerance_s: float = 0.05, on_error: OnError = "raise",
                  drop_nonfinite: bool = False) -> None:
-        if on_error not in ("raise", "skip"):
-            raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        super().__init__(on_error)
         if label_field is not None and label_map is None:
             raise DatasetError(f"label_field={label_field!r} needs a label_map (a LabelMap, a "
                                f"built-in name such as 'nuscenes', or a YAML path)")
         self.bags = expand_bags(path)
-        self.on_error: OnError = on_error
         self.drop_nonfinite = drop_nonfinite
         self.ego_frame, self.world_frame = ego_frame, world_frame
         self.label_field = label_field
         self.label_map = (load_label_map(label_map) if isinstance(label_map, (str, Path))
                           else label_map)
         self.tolerance_ns = int(round(pair_tolerance_s * 1e9))
-        self.skipped: dict[str, int] = {}
         self.dropped_points: dict[str, int] = {}
         self.lidar_topic: list[str] = []
         self.cameras: list[tuple[CameraTopics, ...]] = []
         self._readers: dict[int, tuple[Any, dict[str, list[Any]]]] = {}
         self._pid = os.getpid()
-        self._plans: list[_FramePlan] = []
         for index, bag in enumerate(self.bags):
             self._index_bag(index, bag, lidar_topic, cameras)
-        if self.skipped:
-            log.warning("%s: skipped %d frames: %s", self._where(), sum(self.skipped.values()),
-                        self.skipped)
+        self._log_skipped(self._where())
 
     # ----------------------------------------------------------------------------- reading --
 
@@ -204,12 +193,6 @@ class RosbagSource:
 
     # ---------------------------------------------------------------------------- indexing --
 
-    def _reject(self, err: _FrameError) -> None:
-        if self.on_error == "raise":
-            raise err
-        self.skipped[err.reason] = self.skipped.get(err.reason, 0) + 1
-        log.warning("skipping frame: %s", err)
-
     def _index_bag(self, index: int, bag: Path, lidar_topic: str | None,
                    cameras: Mapping[str, str | tuple[str, str]] | None) -> None:
         reader = self._reader(index)
@@ -245,8 +228,8 @@ class RosbagSource:
                 self._plans.append(self._plan(index, bag, tf, world, topic, ref, cams, images,
                                               infos, masks))
             except TfError as err:
-                self._reject(_FrameError(err.reason, f"{topic} at {ref.stamp_ns} ns: {err}"))
-            except _FrameError as err:
+                self._reject(BagFrameError(err.reason, f"{topic} at {ref.stamp_ns} ns: {err}"))
+            except BagFrameError as err:
                 self._reject(err)
 
     def _scan(self, index: int, topic: str, check_cloud: bool = False) -> list[_Ref | Exception]:
@@ -265,13 +248,13 @@ class RosbagSource:
                 try:
                     names = decode(msg, require=XYZ).dtype.names or ()
                 except CodecError as err:
-                    error = _FrameError("bad_cloud", f"{where}: {err}")
+                    error = BagFrameError("bad_cloud", f"{where}: {err}")
                     error.__cause__ = err
                     refs.append(error)
                     continue
                 if self.label_field is not None and self.label_field not in names:
-                    refs.append(_FrameError("missing_label_field", f"{where}: no label field "
-                                            f"{self.label_field!r}; fields are {list(names)}"))
+                    refs.append(BagFrameError("missing_label_field", f"{where}: no label field "
+                                              f"{self.label_field!r}; fields are {list(names)}"))
                     continue
             refs.append(ref)
         return refs
@@ -290,7 +273,7 @@ class RosbagSource:
               cams: tuple[CameraTopics, ...], images: dict[str, tuple[np.ndarray, list[_Ref]]],
               infos: dict[str, tuple[np.ndarray, list[np.ndarray]]],
               masks: dict[str, dict[int, _Ref]]) -> _FramePlan:
-        if isinstance(ref, _FrameError):
+        if isinstance(ref, BagFrameError):
             raise ref
         t = ref.stamp_ns
         T_ego_lidar = tf.lookup(self.ego_frame, ref.frame_id, t)
@@ -299,18 +282,18 @@ class RosbagSource:
         for cam in cams:
             stamps, refs = images[cam.name]
             if not refs:
-                raise _FrameError("missing_camera", f"{bag}: {cam.image_topic} has no images")
+                raise BagFrameError("missing_camera", f"{bag}: {cam.image_topic} has no images")
             i = int(np.searchsorted(stamps, t))
             near = [j for j in (i - 1, i) if 0 <= j < len(refs)]
             best = refs[min(near, key=lambda j: abs(int(stamps[j]) - t))]
             if abs(best.stamp_ns - t) > self.tolerance_ns:
-                raise _FrameError("missing_camera", f"{bag}: {cam.image_topic} has no image "
-                                  f"within {self.tolerance_ns / 1e9:g} s of scan {topic} at {t} "
-                                  f"ns (nearest {(best.stamp_ns - t) / 1e9:+.3f} s)")
+                raise BagFrameError("missing_camera", f"{bag}: {cam.image_topic} has no image "
+                                    f"within {self.tolerance_ns / 1e9:g} s of scan {topic} at {t} "
+                                    f"ns (nearest {(best.stamp_ns - t) / 1e9:+.3f} s)")
             info_stamps, Ks = infos[cam.name]
             if not len(info_stamps):
-                raise _FrameError("missing_camera_info", f"{bag}: {cam.info_topic} has no "
-                                  f"CameraInfo messages")
+                raise BagFrameError("missing_camera_info", f"{bag}: {cam.info_topic} has no "
+                                    f"CameraInfo messages")
             K = Ks[int(np.argmin(np.abs(info_stamps - best.stamp_ns)))]
             T_world_ego_cam = tf.lookup(world, self.ego_frame, best.stamp_ns)
             T_ego_cam = tf.lookup(self.ego_frame, best.frame_id, best.stamp_ns)
@@ -319,8 +302,8 @@ class RosbagSource:
             if cam.mask_topic is not None:
                 mask = masks[cam.name].get(best.stamp_ns)
                 if mask is None:
-                    raise _FrameError("missing_instance_mask", f"{bag}: {cam.mask_topic} has no "
-                                      f"mask stamped {best.stamp_ns} ns like its image")
+                    raise BagFrameError("missing_instance_mask", f"{bag}: {cam.mask_topic} has no "
+                                        f"mask stamped {best.stamp_ns} ns like its image")
             planned.append(_CameraPlan(cam, best, K, T_cam_lidar, mask))
         return _FramePlan(index, ref, T_ego_lidar, T_world_ego, tuple(planned))
 
@@ -332,7 +315,7 @@ class RosbagSource:
             return decode_image(msg, f"{self.bags[index]}: {plan.camera.image_topic} at "
                                      f"{plan.ref.stamp_ns} ns")
         except ValueError as err:
-            raise _FrameError("bad_image", str(err)) from err
+            raise BagFrameError("bad_image", str(err)) from err
 
     def _mask(self, index: int, plan: _CameraPlan) -> np.ndarray | None:
         if plan.mask is None or plan.camera.mask_topic is None:
@@ -342,7 +325,7 @@ class RosbagSource:
             return decode_mask(msg, f"{self.bags[index]}: {plan.camera.mask_topic} at "
                                     f"{plan.mask.stamp_ns} ns")
         except ValueError as err:
-            raise _FrameError("bad_image", str(err)) from err
+            raise BagFrameError("bad_image", str(err)) from err
 
     def load(self, plan: _FramePlan) -> Frame:
         """Read one planned frame from its bag."""
@@ -359,13 +342,13 @@ class RosbagSource:
                       if self.label_field is not None else None)
             instances = read_field(cloud, "instance", np.uint32) if "instance" in names else None
         except CodecError as err:
-            raise _FrameError("bad_cloud", f"{where}: {err}") from err
+            raise BagFrameError("bad_cloud", f"{where}: {err}") from err
         finite = np.isfinite(points[:, :3]).all(axis=1)
         if not finite.all():
             bad = int((~finite).sum())
             if not self.drop_nonfinite:
-                raise _FrameError("nonfinite_points", f"{where}: {bad} of {len(points)} points "
-                                  f"have NaN/inf coordinates (pass drop_nonfinite=True to drop)")
+                raise BagFrameError("nonfinite_points", f"{where}: {bad} of {len(points)} points "
+                                    f"have NaN/inf coordinates (pass drop_nonfinite=True to drop)")
             self.dropped_points["nonfinite"] = self.dropped_points.get("nonfinite", 0) + bad
             points = points[finite]
             labels = labels[finite] if labels is not None else None
@@ -391,20 +374,6 @@ class RosbagSource:
     @property
     def frame_ids(self) -> list[str]:
         return [f"{self.lidar_topic[p.bag]}/{p.ref.stamp_ns}" for p in self._plans]
-
-    def __len__(self) -> int:
-        return len(self._plans)
-
-    def __getitem__(self, index: int) -> Frame:
-        """Frame ``index``; a frame that fails to load raises BagError in either mode."""
-        return self.load(self._plans[index])
-
-    def __iter__(self) -> Iterator[Frame]:
-        for plan in self._plans:
-            try:
-                yield self.load(plan)
-            except _FrameError as err:
-                self._reject(err)
 
     def __repr__(self) -> str:
         return (f"RosbagSource({self._where()}, {len(self)} frames, lidar={self.lidar_topic}, "

@@ -12,6 +12,7 @@ import pytest
 from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame, project, project_points
 from seal_train.sources.detect import open_source
+from seal_train.sources.geometry import rigid
 from seal_train.sources.kitti import KittiSource
 from seal_train.sources.labels import LabelMap
 from seal_train.synth.kitti_writer import LABEL_MAP_FILE, write_kitti
@@ -29,16 +30,10 @@ def _rot(axis: int, angle: float) -> np.ndarray:
     return R
 
 
-def _T(R: np.ndarray, t) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
-
-
 def _ego_pose(t_s: float) -> np.ndarray:
     """Ego on a gentle left curve at ~10 m/s with a little pitch, far from the world origin."""
-    return _T(_rot(2, 0.3 + 0.2 * t_s) @ _rot(1, 0.01 * np.sin(t_s)),
-              [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
+    return rigid(_rot(2, 0.3 + 0.2 * t_s) @ _rot(1, 0.01 * np.sin(t_s)),
+                 [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
 
 
 OPTICAL = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
@@ -52,9 +47,9 @@ def make_scene(name: str, n_frames: int, seed: int = 0, size=(40, 64), n_points:
     """A hand-built SynthScene: CAM_FRONT (at the scan stamp) + CAM_BACK (8 ms late), motion."""
     rng = np.random.default_rng(seed)
     h, w = size
-    T_ego_lidar = _T(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
-    T_ego_front = _T(_rot(0, 0.01) @ OPTICAL.T, [1.6, 0.02, 1.5])
-    T_ego_back = _T(_rot(2, np.pi) @ OPTICAL.T, [-1.0, 0.0, 1.5])
+    T_ego_lidar = rigid(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
+    T_ego_front = rigid(_rot(0, 0.01) @ OPTICAL.T, [1.6, 0.02, 1.5])
+    T_ego_back = rigid(_rot(2, np.pi) @ OPTICAL.T, [-1.0, 0.0, 1.5])
     K = np.array([[55.5, 0, w / 2 + 0.25], [0, 54.25, h / 2 - 0.5], [0, 0, 1]])
     frames = []
     for index in range(n_frames):
@@ -244,7 +239,7 @@ def _write_real(root: Path, seq: str = "00", n_frames: int = 3, n_points: int = 
                                     f"Tr: {fmt(TR)}\n")
     out: dict[str, list[np.ndarray]] = {"points": [], "raw": [], "poses": [], "images": []}
     for k in range(n_frames):
-        pose = _T(_rot(1, 0.05 * k), [0.02 * k, -0.01 * k, 0.9 * k])  # cam0: y down, z forward
+        pose = rigid(_rot(1, 0.05 * k), [0.02 * k, -0.01 * k, 0.9 * k])  # cam0: y down, z forward
         out["poses"].append(pose)
         points = np.column_stack([rng.uniform(5, 40, n_points), rng.uniform(-10, 10, n_points),
                                   rng.uniform(-2, 1, n_points),

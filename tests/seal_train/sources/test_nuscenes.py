@@ -11,6 +11,7 @@ import pytest
 
 from seal_train.errors import DatasetError, SealError
 from seal_train.sources.frame import CameraView, Frame, project
+from seal_train.sources.geometry import rigid
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.nuscenes import NuScenesSource, matrix_to_pose, pose_to_matrix
 from seal_train.synth.nuscenes_writer import write_nuscenes
@@ -33,24 +34,18 @@ def _rot(axis: int, angle: float) -> np.ndarray:
     return R
 
 
-def _T(R: np.ndarray, t) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
-
-
 def _ego_pose(t_s: float) -> np.ndarray:
     """Ego driving a gentle left curve at ~10 m/s, slight pitch, far from the world origin."""
     yaw = 0.3 + 0.2 * t_s
-    return _T(_rot(2, yaw) @ _rot(1, 0.01 * np.sin(t_s)),
-              [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
+    return rigid(_rot(2, yaw) @ _rot(1, 0.01 * np.sin(t_s)),
+                 [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
 
 
 def _T_ego_cam(name: str, rng: np.random.Generator) -> np.ndarray:
     a = CAM_YAW[name]
     optical = np.array([[np.sin(a), 0, np.cos(a)], [-np.cos(a), 0, np.sin(a)], [0, -1, 0]])
     wobble = _rot(0, rng.normal(0, 0.01)) @ _rot(1, rng.normal(0, 0.01))
-    return _T(wobble @ optical, [1.5 * np.cos(a), 0.5 * np.sin(a), 1.5 + rng.normal(0, 0.01)])
+    return rigid(wobble @ optical, [1.5 * np.cos(a), 0.5 * np.sin(a), 1.5 + rng.normal(0, 0.01)])
 
 
 def _smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -65,7 +60,7 @@ def make_scene(name: str, n_frames: int, cams=CAMS, seed: int = 0, size=(72, 128
     """A hand-built SynthScene: random points and labels, smooth images, real ego motion."""
     rng = np.random.default_rng(seed)
     h, w = size
-    T_ego_lidar = _T(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
+    T_ego_lidar = rigid(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
     rig = [_T_ego_cam(name_, rng) for name_ in cams]
     intrinsics = [np.array([[rng.uniform(60, 120), 0, w / 2 + 0.25],
                             [0, rng.uniform(60, 120), h / 2 - 0.5], [0, 0, 1]]) for _ in cams]
@@ -138,7 +133,7 @@ def test_pose_helpers_round_trip() -> None:
         np.testing.assert_allclose(pose_to_matrix(t, r), T, atol=1e-13)
     # 180-degree turns hit the non-trace branches of Shepperd's method.
     for axis in range(3):
-        T = _T(_rot(axis, np.pi), [1, 2, 3])
+        T = rigid(_rot(axis, np.pi), [1, 2, 3])
         np.testing.assert_allclose(pose_to_matrix(*matrix_to_pose(T)), T, atol=1e-15)
     with pytest.raises(DatasetError, match="not a rotation"):
         matrix_to_pose(np.diag([1.0, 1.0, -1.0, 1.0]))

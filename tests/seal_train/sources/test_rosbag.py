@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.rosbag import RosbagSource
 from seal_train.sources.geometry import invert_rigid as invert
-from seal_train.sources.geometry import make_transform, quat_from_matrix
+from seal_train.sources.geometry import make_transform, quat_from_matrix, rigid
 from seal_train.sources.tf_tree import TfTree
 from seal_train.synth.record import SynthFrame, SynthScene
 from seal_train.synth.rosbag_writer import write_rosbag
@@ -36,12 +38,6 @@ def rot(axis: str, angle: float) -> np.ndarray:
     R = np.eye(3)
     R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
     return R
-
-
-def rigid(R: np.ndarray, t: tuple[float, float, float]) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
 
 
 def ego_pose(stamp_ns: int) -> np.ndarray:
@@ -218,13 +214,16 @@ def test_label_field_needs_map_and_must_exist(bag: Path) -> None:
         RosbagSource(bag, label_field="semantic", label_map="nuscenes")
 
 
-def _write_custom(path: Path, clouds: list[tuple[int, object]], tfs: bool = True) -> Path:
-    """A bag with one PointCloud2 topic 'lidar' frame, base_link and map TF, no cameras."""
-    ts = get_typestore(Stores.ROS2_HUMBLE)
-    T = ts.types
+def _msg_builders(T: dict[str, Any], ros1: bool = False) -> tuple[
+        Callable[[int, str], object], Callable[[str, str, int, np.ndarray], object]]:
+    """``header(stamp, frame)`` and ``tf(parent, child, stamp, T_parent_child)`` of typestore ``T``.
+
+    Hand-written bags need both for ROS 2 and ROS 1 alike; ROS 1 headers also carry ``seq``.
+    """
+    seq = {"seq": 0} if ros1 else {}
 
     def header(stamp: int, frame: str) -> object:
-        return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](
+        return T["std_msgs/msg/Header"](**seq, stamp=T["builtin_interfaces/msg/Time"](
             sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=frame)
 
     def tf(parent: str, child: str, stamp: int, M: np.ndarray) -> object:
@@ -235,6 +234,14 @@ def _write_custom(path: Path, clouds: list[tuple[int, object]], tfs: bool = True
                 translation=T["geometry_msgs/msg/Vector3"](x=t[0], y=t[1], z=t[2]),
                 rotation=T["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3])))
 
+    return header, tf
+
+
+def _write_custom(path: Path, clouds: list[tuple[int, object]], tfs: bool = True) -> Path:
+    """A bag with one PointCloud2 topic 'lidar' frame, base_link and map TF, no cameras."""
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types
+    header, tf = _msg_builders(T)
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         ctf = writer.add_connection("/tf", "tf2_msgs/msg/TFMessage", typestore=ts)
         cst = writer.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=ts)
@@ -358,19 +365,7 @@ def test_ros1_bag(tmp_path: Path) -> None:
     T = ts.types
     sf = make_scene(frames=1).frames[0]
     frame, view = sf.frame, sf.frame.cameras[0]
-
-    def header(stamp: int, frame_id: str) -> object:
-        return T["std_msgs/msg/Header"](seq=0, stamp=T["builtin_interfaces/msg/Time"](
-            sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=frame_id)
-
-    def tf(parent: str, child: str, stamp: int, M: np.ndarray) -> object:
-        q, t = quat_from_matrix(M[:3, :3]), M[:3, 3]
-        return T["geometry_msgs/msg/TransformStamped"](
-            header=header(stamp, parent), child_frame_id=child,
-            transform=T["geometry_msgs/msg/Transform"](
-                translation=T["geometry_msgs/msg/Vector3"](x=t[0], y=t[1], z=t[2]),
-                rotation=T["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3])))
-
+    header, tf = _msg_builders(T, ros1=True)
     cloud = encode({"x": frame.points[:, 0], "y": frame.points[:, 1], "z": frame.points[:, 2],
                     "intensity": frame.points[:, 3], "ring": frame.points[:, 4],
                     "label": frame.labels}, datatypes={"ring": PointFieldType.UINT16,
