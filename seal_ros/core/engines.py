@@ -81,7 +81,8 @@ class TorchEngine(Engine):
               spatial_shape: tuple[int, int, int] | None = None) -> torch.Tensor:
         from seal_ros.core.voxelize import SparseBatch
 
-        coords = maps.coords[0]
+        coords = maps.coords[0]  # network row order: features and inverse follow it
+        features, inverse = maps.network_order(features, inverse)
         if spatial_shape is None:
             spatial_shape = tuple(int(s) + 1 for s in coords[:, 1:].amax(0).tolist())
         batch_size = int(coords[:, 0].max()) + 1 if coords.shape[0] else 1

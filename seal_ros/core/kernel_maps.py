@@ -2,13 +2,19 @@
 
 A kernel map lists, per kernel offset, the (input row, output row) pairs that really exist. They are
 built outside the network, in torch, vectorised, with the same code on CPU and GPU: coordinates are
-packed into one int64 key, the keys sorted once, and every offset is one ``searchsorted`` (a Python
-loop over the offsets, never over points).
+packed into one int64 key and sorted once per scale; the neighbours along one (di, dj) line of
+offsets come from ONE ``searchsorted`` of every voxel's line start, then a walk of 2r + 1 steps
+through the sorted keys (keys are unique, so the next neighbour on the line is at most one step on).
 
 Scales: scale 0 holds the input voxels; scale ``l`` (1..4) holds ``unique(floor(coord / 2))`` of
-scale ``l - 1`` per scan, exactly the output sites of spconv's ``SparseConv3d(k=2, s=2)``. Rows of
-scale 0 keep the caller's order; coarser scales are sorted by (scan, i, j, k). spconv orders its
-coarse rows differently (hash order), which does not matter: only scale-0 rows leave the network.
+scale ``l - 1`` per scan, exactly the output sites of spconv's ``SparseConv3d(k=2, s=2)`` on a grid
+padded to a multiple of 16 cells (:func:`grid_shape`), so no voxel is ever dropped.
+
+Row order ("network order"): the rows of every scale are sorted by their number of sub-manifold
+neighbours, most first. Then the output rows of "the r-th neighbour of each row" are exactly rows
+``0 .. m_r - 1``, and a conv sums its pair products with one Gather, Pad and Add per rank (see
+:class:`ConvMap`): no scatter, no full-size copy per offset. Scale 0's caller order is kept in
+:attr:`KernelMaps.order`; :meth:`KernelMaps.network_order` moves features and the point map over.
 
 Conventions (those of spconv, checked against dense ``conv3d`` in ``test_spconv_patch.py``):
 
@@ -20,80 +26,126 @@ Conventions (those of spconv, checked against dense ``conv3d`` in ``test_spconv_
 - down (k 2, s 2): offset ``(a, b, c) = coord_fine % 2``, flat ``4a + 2b + c``; pair (fine row,
   coarse row). Every fine voxel is in exactly one offset.
 - up (inverse k 2): the down pairs swapped: (coarse row, fine row), same offset index.
-
-Within one offset no output row repeats (so a reduction-free scatter per offset is exact).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["KernelMaps", "NUM_LEVELS", "build_kernel_maps", "spconv_spatial_shapes"]
+__all__ = ["ConvMap", "KernelMaps", "NUM_LEVELS", "build_kernel_maps", "grid_shape",
+           "spconv_spatial_shapes"]
 
 NUM_LEVELS = 4  # stride-2 levels of MinkUNet
 
 
-def spconv_spatial_shapes(
-    spatial_shape: tuple[int, int, int], levels: int = NUM_LEVELS
-) -> list[tuple[int, int, int]]:
-    """Grid shape per scale as spconv computes it for MinkUNet (``minkunet.forward_voxels``).
+def grid_shape(spatial_shape: Sequence[int], levels: int = NUM_LEVELS) -> tuple[int, int, int]:
+    """Scale-0 grid handed to spconv: every axis rounded up to a multiple of ``2**levels``.
 
-    Scale 0 is padded to >= 2**levels cells per axis; each k2 s2 conv gives ``(s - 2) // 2 + 1``, so
-    on an odd axis the last fine cell has no parent and spconv drops it.
+    spconv's k2 s2 conv gives ``(s - 2) // 2 + 1`` cells, which on an odd axis has no parent for
+    the last cell: its voxels would vanish. A multiple of ``2**levels`` halves exactly each level.
     """
-    shapes = [tuple(max(int(s), 2**levels) for s in spatial_shape)]
+    step = 2**levels
+    return tuple(-(-max(int(s), 1) // step) * step for s in spatial_shape)  # type: ignore
+
+
+def spconv_spatial_shapes(
+    spatial_shape: Sequence[int], levels: int = NUM_LEVELS
+) -> list[tuple[int, int, int]]:
+    """Grid shape per scale as spconv computes it for MinkUNet (``minkunet.forward_voxels``)."""
+    shapes = [grid_shape(spatial_shape, levels)]
     for _ in range(levels):
-        shapes.append(tuple((s - 2) // 2 + 1 for s in shapes[-1]))
-    return shapes  # type: ignore[return-value]
+        shapes.append(tuple((s - 2) // 2 + 1 for s in shapes[-1]))  # type: ignore[arg-type]
+    return shapes
+
+
+@dataclass(frozen=True, slots=True)
+class ConvMap:
+    """Everything one conv type needs: its pairs and how to sum their products.
+
+    The conv computes the products ``Y`` of its pairs block by block (sub-manifold: per half
+    offset k ``[x[pairs[k][0]] @ W_{+d}; x[pairs[k][1]] @ W_{-d}]``, output rows
+    ``[pairs[k][1]; pairs[k][0]]``; down: per offset ``x[pairs[k][0]] @ W_k``, output rows
+    ``pairs[k][1]``), rows of ``Y`` in that order. Sorted by how many products they receive (most
+    first), the output rows that receive an r-th product are ``0 .. m_r - 1``, and ``ranks[r]``
+    (m_r,) lists the row of ``Y`` each of them receives; so
+    ``acc = Y[ranks[R-1]]; acc = pad(acc, m_r) + Y[ranks[r]]`` for r = R-2 .. 0 sums all products.
+
+    Attributes:
+        pairs: per offset, (2, P) int64 [in row; out row].
+        ranks: per rank r, (m_r,) int64 rows of ``Y``; m_r is non-increasing.
+        perm: None when the output rows are already sorted that way (sub-manifold convs, whose
+            scale is in network order), else (M_out,) int64 position of each output row in the
+            sorted accumulation (down convs, the stem of kernel != 3).
+    """
+
+    pairs: tuple[torch.Tensor, ...]
+    ranks: tuple[torch.Tensor, ...]
+    perm: torch.Tensor | None = None
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Flat tensors in network input order (pairs, ranks, perm)."""
+        return [*self.pairs, *self.ranks, *([] if self.perm is None else [self.perm])]
+
+    def to(self, device: torch.device | str) -> ConvMap:
+        return ConvMap(tuple(t.to(device) for t in self.pairs),
+                       tuple(t.to(device) for t in self.ranks),
+                       None if self.perm is None else self.perm.to(device))
 
 
 @dataclass(frozen=True, slots=True)
 class KernelMaps:
-    """Every scale's voxels and every conv's pairs for one voxelised batch.
+    """Every scale's voxels and every conv's maps for one voxelised batch, in network order.
 
     Attributes:
         coords: (levels + 1) tensors (M_s, 4) int32 [scan, i, j, k], cells of scale s (stride 2^s).
-        subm: per scale, (k^3 - 1) / 2 tensors (2, P) int64 [in row; out row] of the 3x3x3
-            sub-manifold offsets after the centre (the others follow by symmetry).
-        down: per level l = 1..levels (index l - 1), 8 tensors (2, P) int64 [row at scale l - 1;
-            row at scale l] of the k2 s2 conv.
-        stem: half maps of the stem kernel at scale 0 when it is not 3 (else None: use subm[0]).
+        order: (M_0,) int64, network row r of scale 0 is the caller's voxel ``order[r]``.
+        subm: per scale, the 3x3x3 sub-manifold map: 13 half offsets (after the centre), 26 ranks.
+        down: per level l = 1..levels (index l - 1), the k2 s2 map from scale l - 1 to l:
+            8 offsets, 8 ranks and a perm.
+        up: per level, (M_{l-1},) int64 row of the down products ``Y`` (same layout as the down
+            conv's) of every fine row: the inverse conv gives each fine row exactly one product.
+        stem: map of the stem kernel at scale 0 when it is not 3 (with perm), else None.
         stem_kernel: stem kernel size.
     """
 
     coords: tuple[torch.Tensor, ...]
-    subm: tuple[tuple[torch.Tensor, ...], ...]
-    down: tuple[tuple[torch.Tensor, ...], ...]
-    stem: tuple[torch.Tensor, ...] | None = None
+    order: torch.Tensor
+    subm: tuple[ConvMap, ...]
+    down: tuple[ConvMap, ...]
+    up: tuple[torch.Tensor, ...]
+    stem: ConvMap | None = None
     stem_kernel: int = 3
 
     @property
     def levels(self) -> int:
         return len(self.down)
 
-    @property
-    def stem_maps(self) -> tuple[torch.Tensor, ...]:
-        """Half maps of the stem conv (scale 0)."""
-        return self.subm[0] if self.stem is None else self.stem
+    def network_order(self, features: torch.Tensor, inverse: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voxel features (caller order) and point->voxel map, moved to network row order."""
+        rank = torch.empty_like(self.order)
+        rank[self.order] = torch.arange(self.order.numel(), device=self.order.device)
+        return features.index_select(0, self.order), rank.index_select(0, inverse)
 
     def subm_pairs(self, scale: int, kernel: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """All kernel^3 (in_idx, out_idx) pairs of a sub-manifold conv, spconv's offset order."""
-        half = self.subm[scale] if kernel == 3 else self.stem_maps
-        if kernel != 3 and (scale != 0 or kernel != self.stem_kernel):
+        if kernel != 3 and (scale != 0 or kernel != self.stem_kernel or self.stem is None):
             raise ValueError(f"no maps for kernel {kernel} at scale {scale}")
+        half = (self.subm[scale] if kernel == 3 else self.stem).pairs  # type: ignore[union-attr]
         rows = torch.arange(self.coords[scale].shape[0], device=self.coords[scale].device)
         neg = [(p[1], p[0]) for p in reversed(half)]  # offset -d = swapped pairs of +d
         return neg + [(rows, rows)] + [(p[0], p[1]) for p in half]
 
     def down_pairs(self, level: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """8 (fine row, coarse row) pairs of the stride-2 conv into scale ``level``."""
-        return [(p[0], p[1]) for p in self.down[level - 1]]
+        return [(p[0], p[1]) for p in self.down[level - 1].pairs]
 
     def up_pairs(self, level: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """8 (coarse row, fine row) pairs of the inverse conv from scale ``level``."""
-        return [(p[1], p[0]) for p in self.down[level - 1]]
+        return [(p[1], p[0]) for p in self.down[level - 1].pairs]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -101,104 +153,163 @@ class KernelMaps:
         out: dict[str, int] = {}
         for s, c in enumerate(self.coords):
             out[f"voxels{s}"] = int(c.shape[0])
-        for s, half in enumerate(self.subm):  # all 27 offsets, centre included
-            out[f"subm{s}"] = 2 * sum(int(p.shape[1]) for p in half) + int(self.coords[s].shape[0])
-        for level, maps in enumerate(self.down, start=1):
-            out[f"down{level}"] = sum(int(p.shape[1]) for p in maps)
+        for s, conv in enumerate(self.subm):  # all 27 offsets, centre included
+            out[f"subm{s}"] = (2 * sum(int(p.shape[1]) for p in conv.pairs)
+                               + int(self.coords[s].shape[0]))
+        for level, conv in enumerate(self.down, start=1):
+            out[f"down{level}"] = sum(int(p.shape[1]) for p in conv.pairs)
         return out
 
     def to(self, device: torch.device | str) -> KernelMaps:
         """The same maps on ``device``."""
-        def move(ts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-            return tuple(t.to(device) for t in ts)
-
         return KernelMaps(
-            coords=move(self.coords),
-            subm=tuple(move(h) for h in self.subm),
-            down=tuple(move(d) for d in self.down),
-            stem=None if self.stem is None else move(self.stem),
+            coords=tuple(c.to(device) for c in self.coords),
+            order=self.order.to(device),
+            subm=tuple(c.to(device) for c in self.subm),
+            down=tuple(c.to(device) for c in self.down),
+            up=tuple(u.to(device) for u in self.up),
+            stem=None if self.stem is None else self.stem.to(device),
             stem_kernel=self.stem_kernel,
         )
 
 
-def _pack(coords: torch.Tensor, extent: torch.Tensor, margin: int) -> torch.Tensor:
-    """(M, 4) int64 coords -> (M,) int64 keys; cells shifted by ``margin`` so offsets never wrap."""
-    shift = torch.tensor([0, margin, margin, margin], device=coords.device)
-    b, i, j, k = (coords + shift).unbind(1)
-    D, H, W = extent.unbind(0)
-    return ((b * D + i) * H + j) * W + k
+def _pack(coords: torch.Tensor, margin: int) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """(M, 4) int64 coords -> (M,) int64 keys (order of (scan, i, j, k)) and the cell extent."""
+    c = coords[:, 1:] + margin  # cells shifted so offsets never wrap
+    D, H, W = (c.amax(dim=0) + 1 + margin).tolist()
+    key = ((coords[:, 0] * D + c[:, 0]) * H + c[:, 1]) * W + c[:, 2]
+    return key, (D, H, W)
 
 
-def _half_maps(coords: torch.Tensor, kernel: int) -> tuple[torch.Tensor, ...]:
-    """Half sub-manifold maps of one scale (see :class:`KernelMaps`)."""
-    M = coords.shape[0]
-    r = kernel // 2
-    empty = torch.empty(2, 0, dtype=torch.int64, device=coords.device)
+def _half_pairs(coords: torch.Tensor, kernel: int) -> tuple[torch.Tensor, ...]:
+    """Half sub-manifold pairs (2, P) [in; out] of one scale, rows as in ``coords``."""
+    M, r = coords.shape[0], kernel // 2
     n_half = (kernel**3 - 1) // 2
+    device = coords.device
     if M == 0:
-        return tuple(empty for _ in range(n_half))
-    c = coords.to(torch.int64)
-    extent = c[:, 1:].amax(dim=0) + 1 + 2 * r  # (3,) cells per axis incl. margins
-    keys = _pack(c, extent, r)  # (M,)
-    sorted_keys, order = torch.sort(keys)
-    D, H, W = extent.tolist()
-    maps = []
-    offsets = [(di, dj, dk) for di in range(-r, r + 1) for dj in range(-r, r + 1)
-               for dk in range(-r, r + 1)]
-    for di, dj, dk in offsets[n_half + 1:]:  # after the centre
-        delta = (di * H + dj) * W + dk
-        query = sorted_keys + delta  # keys of coord + d, for every output (sorted order)
-        pos = torch.searchsorted(sorted_keys, query).clamp_(max=M - 1)
-        hit = sorted_keys[pos] == query
-        maps.append(torch.stack([order[pos[hit]], order[hit]]))  # (2, P) [in; out]
-    return tuple(maps)
+        return tuple(torch.empty(2, 0, dtype=torch.int64, device=device) for _ in range(n_half))
+    keys, (_, H, W) = _pack(coords.to(torch.int64), r)
+    if bool((keys[1:] > keys[:-1]).all()):  # voxelize and coarse scales come sorted
+        sorted_keys, order = keys, None
+    else:
+        sorted_keys, order = torch.sort(keys)
+    padded = torch.cat([sorted_keys, sorted_keys.new_full((1,), torch.iinfo(torch.int64).max)])
+    # line (0, 0) needs no search: the first key > k is the next row (keys are unique)
+    lines = [(di, dj) for di in range(0, r + 1) for dj in range(-r, r + 1) if (di, dj) > (0, 0)]
+    line_start = torch.tensor([di * H * W + dj * W - r for di, dj in lines], device=device)
+    query = sorted_keys[None, :] + line_start[:, None]  # (L, M) first cell of each line
+    walks = [(sorted_keys[None, :] + 1, torch.arange(1, M + 1, device=device)[None, :], r),
+             (query, torch.searchsorted(sorted_keys, query), 2 * r + 1)]
+    found: list[list[torch.Tensor]] = []  # per line, per step: (2, P) pairs
+    for query, pos, steps in walks:  # walk the line: a hit moves one row on
+        per_step = []
+        for _ in range(steps):
+            hit = padded.take(pos) == query  # (L, M)
+            line, out = hit.nonzero(as_tuple=True)
+            pairs = torch.stack([pos[line, out], out])
+            per_step.append(torch.split(pairs, hit.sum(dim=1).tolist(), dim=1))
+            pos = pos + hit
+            query = query + 1
+        found += [list(step_pairs) for step_pairs in zip(*per_step)]
+    half = [pairs for line_pairs in found for pairs in line_pairs]  # spconv order
+    if order is not None:
+        half = [order[p] for p in half]
+    return tuple(half)
 
 
-def _down(
-    coords: torch.Tensor, bound: tuple[int, int, int] | None
-) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """Coarse coords (sorted) and the 8 (fine row, coarse row) maps of a k2 s2 conv."""
-    c = coords.to(torch.int64)
-    rows = torch.arange(c.shape[0], device=c.device)
-    parent = torch.cat([c[:, :1], torch.div(c[:, 1:], 2, rounding_mode="floor")], dim=1)
-    if bound is not None:  # spconv drops fine cells whose parent lies outside its output grid
-        inside = (parent[:, 1:] < torch.tensor(bound, device=c.device)).all(dim=1)
-        c, parent, rows = c[inside], parent[inside], rows[inside]
+def _descending(counts: torch.Tensor) -> torch.Tensor:
+    """Position of every row when rows are sorted by ``counts``, largest first (stable)."""
+    order = torch.argsort(counts, descending=True, stable=True)
+    pos = torch.empty_like(order)
+    pos[order] = torch.arange(order.numel(), device=order.device)
+    return pos
+
+
+def _ranks(outs: Sequence[torch.Tensor], rows: int, n_ranks: int
+           ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Ranks of a :class:`ConvMap` whose products ``Y`` have output rows ``cat(outs)``.
+
+    Returns:
+        ``ranks`` and ``pos``: (rows,) position of each output row in the sorted accumulation.
+    """
+    out_all = torch.cat(list(outs))
+    device = out_all.device
+    received = torch.bincount(out_all, minlength=rows)  # (rows,) products per output row
+    pos = _descending(received)
+    # m_r = rows receiving more than r products; rank r occupies rows 0 .. m_r - 1
+    hist = torch.bincount(received, minlength=n_ranks + 1)
+    m = hist.flip(0).cumsum(0).flip(0)[1:n_ranks + 1]  # (n_ranks,)
+    start = torch.cat([m.new_zeros(1), m.cumsum(0)[:-1]])
+    seen = torch.zeros(rows, dtype=torch.int64, device=device)
+    rank = []
+    for o in outs:  # output rows repeat across blocks, never within one
+        r = seen.index_select(0, o)
+        seen.index_copy_(0, o, r + 1)
+        rank.append(r)
+    slots = start.index_select(0, torch.cat(rank)) + pos.index_select(0, out_all)
+    flat = torch.empty_like(out_all)
+    flat.index_copy_(0, slots, torch.arange(out_all.numel(), device=device))
+    return torch.split(flat, m.tolist()), pos
+
+
+def _relabel(coords: torch.Tensor, half: Sequence[torch.Tensor], pos: torch.Tensor
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    """Coords, half pairs and the old-row-of-each-new-row for rows moved to ``pos``."""
+    order = torch.empty_like(pos)
+    order[pos] = torch.arange(pos.numel(), device=pos.device)
+    return coords.index_select(0, order), tuple(pos[p] for p in half), order
+
+
+def _subm(coords: torch.Tensor, kernel: int) -> tuple[ConvMap, tuple[torch.Tensor, ...]]:
+    """Sub-manifold map (rows as in ``coords``, no perm) and its raw half pairs."""
+    half = _half_pairs(coords, kernel)
+    ranks, pos = _ranks([p[i] for p in half for i in (1, 0)], coords.shape[0], kernel**3 - 1)
+    return ConvMap(half, ranks, pos), half
+
+
+def _parents(fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Coarse coords (sorted), each fine row's coarse row, each fine row's offset 0..7."""
+    c = fine.to(torch.int64)
+    parent = torch.cat([c[:, :1], c[:, 1:] // 2], dim=1)
     if c.shape[0] == 0:
-        empty = torch.empty(2, 0, dtype=torch.int64, device=coords.device)
-        return coords.new_empty(0, 4), tuple(empty for _ in range(8))
-    extent = parent[:, 1:].amax(dim=0) + 1
-    keys = _pack(parent, extent, 0)
+        empty = torch.empty(0, dtype=torch.int64, device=c.device)
+        return fine.new_empty(0, 4), empty, empty
+    keys, (D, H, W) = _pack(parent, 0)
     uniq, inverse = torch.unique(keys, return_inverse=True)  # sorted (scan, i, j, k)
-    D, H, W = extent.tolist()
     coarse = torch.stack(
-        [uniq // (D * H * W), (uniq // (H * W)) % D, (uniq // W) % H, uniq % W], dim=1
-    ).to(torch.int32)
+        [uniq // (D * H * W), (uniq // (H * W)) % D, (uniq // W) % H, uniq % W], dim=1)
     parity = c[:, 1:] % 2
-    code = parity[:, 0] * 4 + parity[:, 1] * 2 + parity[:, 2]  # (M',) offset index 0..7
-    by_code = torch.argsort(code, stable=True)
-    counts = torch.bincount(code, minlength=8).tolist()
-    maps = tuple(
-        torch.stack([rows[sel], inverse[sel]]) for sel in torch.split(by_code, counts)
-    )
-    return coarse.contiguous(), maps
+    code = parity[:, 0] * 4 + parity[:, 1] * 2 + parity[:, 2]
+    return coarse.to(torch.int32).contiguous(), inverse, code
+
+
+def _down(code: torch.Tensor, coarse_row: torch.Tensor, coarse_rows: int
+          ) -> tuple[ConvMap, torch.Tensor]:
+    """Down map (8 offsets) and the up index, fine rows in network order."""
+    by_code = torch.argsort(code, stable=True)  # fine rows grouped by offset, ascending
+    sizes = torch.bincount(code, minlength=8).tolist()
+    fine_rows = torch.split(by_code, sizes)
+    pairs = tuple(torch.stack([f, coarse_row[f]]) for f in fine_rows)
+    ranks, pos = _ranks([p[1] for p in pairs], coarse_rows, 8)
+    up = torch.empty_like(by_code)
+    up[by_code] = torch.arange(by_code.numel(), device=by_code.device)  # row of Y per fine row
+    return ConvMap(pairs, ranks, pos), up
 
 
 def build_kernel_maps(
     coords: torch.Tensor,
     levels: int = NUM_LEVELS,
     stem_kernel: int = 3,
-    spatial_shape: tuple[int, int, int] | None = None,
+    spatial_shape: Sequence[int] | None = None,
 ) -> KernelMaps:
-    """Build every scale's coordinates and every conv's kernel map.
+    """Build every scale's coordinates and every conv's kernel map, in network row order.
 
     Args:
         coords: (M, 4) int [scan, i, j, k] unique voxels of scale 0, cells >= 0 (any row order).
         levels: stride-2 levels (4 for MinkUNet).
         stem_kernel: odd stem kernel size; maps for it are built when it is not 3.
-        spatial_shape: the scale-0 grid shape given to spconv (``SparseBatch.spatial_shape``). When
-            given, fine cells that spconv drops at an odd grid edge are dropped too (see
-            :func:`spconv_spatial_shapes`), so the maps equal spconv's; None keeps every cell.
+        spatial_shape: the scale-0 grid of the batch (``SparseBatch.spatial_shape``); when given,
+            every cell must lie inside it (spconv would not see the others).
 
     Returns:
         The maps, on ``coords``' device.
@@ -207,15 +318,31 @@ def build_kernel_maps(
         raise ValueError(f"coords must be (M, 4), got {tuple(coords.shape)}")
     if stem_kernel % 2 != 1:
         raise ValueError(f"stem_kernel must be odd, got {stem_kernel}")
-    bounds = None if spatial_shape is None else spconv_spatial_shapes(spatial_shape, levels)
-    scale_coords = [coords.to(torch.int32).contiguous()]
-    down = []
-    for level in range(1, levels + 1):
-        bound = None if bounds is None else bounds[level]
-        coarse, maps = _down(scale_coords[-1], bound)
-        scale_coords.append(coarse)
-        down.append(maps)
-    subm = tuple(_half_maps(c, 3) for c in scale_coords)
-    stem = None if stem_kernel == 3 else _half_maps(scale_coords[0], stem_kernel)
-    return KernelMaps(coords=tuple(scale_coords), subm=subm, down=tuple(down), stem=stem,
-                      stem_kernel=stem_kernel)
+    coords = coords.to(torch.int32).contiguous()
+    if spatial_shape is not None and coords.shape[0]:
+        shape = torch.tensor(list(spatial_shape), device=coords.device)
+        if bool((coords[:, 1:] >= shape).any()) or bool((coords < 0).any()):
+            raise ValueError(f"coords lie outside spatial_shape {tuple(spatial_shape)}")
+    subm, down, up, scale_coords = [], [], [], []
+    fine_code = fine_parent = None
+    current = coords
+    for scale in range(levels + 1):
+        conv, half = _subm(current, 3)
+        current, half, order = _relabel(current, half, conv.perm)  # type: ignore[arg-type]
+        subm.append(ConvMap(half, conv.ranks))
+        scale_coords.append(current)
+        if scale == 0:
+            first_order = order
+        else:  # the down map into this scale, with coarse rows in network order
+            down_map, up_index = _down(fine_code, conv.perm[fine_parent],  # type: ignore
+                                       current.shape[0])
+            down.append(down_map)
+            up.append(up_index)
+        if scale < levels:
+            coarse, fine_parent, fine_code = _parents(current)
+            current = coarse
+    stem = None
+    if stem_kernel != 3:
+        stem, _ = _subm(scale_coords[0], stem_kernel)
+    return KernelMaps(coords=tuple(scale_coords), order=first_order, subm=tuple(subm),
+                      down=tuple(down), up=tuple(up), stem=stem, stem_kernel=stem_kernel)

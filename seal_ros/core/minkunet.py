@@ -28,6 +28,7 @@ import spconv.pytorch as spconv
 import torch
 from torch import nn
 
+from seal_ros.core.kernel_maps import grid_shape
 from seal_ros.core.spconv_patch import apply_spconv_cpu_fixes
 from seal_ros.core.voxelize import SparseBatch
 
@@ -168,9 +169,9 @@ class MinkUNet(nn.Module):
 
     def forward_voxels(self, batch: SparseBatch) -> torch.Tensor:
         """Per-voxel features (M, out_channels), rows in ``batch.coords`` order."""
-        # spconv needs >= 2 cells per axis at every level; padding the grid changes no output
-        minimum = 2**NUM_LEVELS
-        spatial_shape = [max(int(s), minimum) for s in batch.spatial_shape]
+        # a multiple of 2**levels cells per axis: every stride-2 conv halves the grid exactly, so
+        # no voxel at an odd edge loses its parent (padding the grid changes no other output)
+        spatial_shape = list(grid_shape(batch.spatial_shape, NUM_LEVELS))
         x = spconv.SparseConvTensor(
             batch.features, batch.coords, spatial_shape, batch.batch_size
         )

@@ -1,16 +1,24 @@
-"""MinkUNet as explicit gather-GEMM-scatter over precomputed kernel maps (DESIGN.md decision 2).
+"""MinkUNet as explicit gather-GEMM over precomputed kernel maps (DESIGN.md decision 2).
 
 The network holds spconv MinkUNet weights with BatchNorm folded in and uses only Gather
-(``index_select``), MatMul, Add, ReLU, Concat and a reduction-free scatter (``index_put`` without
-accumulate: ONNX ScatterND, reduction "none"). A conv adds, per kernel offset,
-``acc[out] = acc[out] + x[in] @ W_d``; within one offset no output row repeats, so this is exact,
-deterministic and needs no TensorRT plugin. ``index_add`` / scatter with reduction never appear.
+(``index_select``), MatMul, Add, ReLU, Concat and Pad (plus the shape arithmetic of dynamic sizes):
+a conv gathers its input rows per kernel offset, multiplies, concatenates the products and sums
+them per output row by rank (:func:`_accumulate`, :class:`~seal_ros.core.kernel_maps.ConvMap`).
+There is no scatter at all, so onnxruntime never copies a full accumulator per offset and TensorRT
+needs no plugin; ``index_add`` / scatter with reduction never appear.
 
-Inputs (flat, in this order; names from :func:`input_names`): ``features`` (M0, C_in) float32,
-``inverse`` (N,) int64, ``coords1..coords4`` (M_s, 4) int32 (only their row counts are used),
-``subm{s}_{k}`` (2, P) int64 half maps of scale s = 0..4, k = 0..12, ``down{l}_{k}`` (2, P) int64,
-l = 1..4, k = 0..7, and ``stem_{k}`` when the stem kernel is not 3. Output: ``logits`` (N, K).
-Build the inputs with :func:`network_inputs`.
+Inputs (flat, names and order from :func:`input_names`, built by :func:`network_inputs`; rows of
+every scale in network order, see :mod:`seal_ros.core.kernel_maps`):
+
+- ``features`` (M0, C_in) float32, ``inverse`` (N,) int64 voxel row of every point;
+- per scale s = 0..4: ``subm{s}_pairs{k}`` (2, P) int64, k = 0..12, and ``subm{s}_rank{r}``
+  (m_r,) int64, r = 0..25;
+- per level l = 1..4: ``down{l}_pairs{k}`` (2, P) int64, k = 0..7, ``down{l}_rank{r}`` (m_r,)
+  int64, r = 0..7, ``down{l}_perm`` (M_l,) int64 and ``up{l}_index`` (M_{l-1},) int64;
+- stem kernel k != 3 only: ``stem_pairs{k}`` ((k^3 - 1) / 2 of them), ``stem_rank{r}``
+  (k^3 - 1), ``stem_perm`` (M0,).
+
+Output: ``logits`` (N, K). :func:`tensorrt_profile` gives every input's (min, opt, max) size.
 """
 
 from __future__ import annotations
@@ -18,54 +26,73 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seal_ros.core.fold import MinkUNetSpec, fold_bn, fold_bn_1x1, infer_spec
 from seal_ros.core.kernel_maps import NUM_LEVELS, KernelMaps
 
-__all__ = ["GatherMinkUNet", "input_names", "network_inputs"]
+__all__ = ["GatherMinkUNet", "dynamic_dims", "input_names", "network_inputs", "tensorrt_profile"]
 
 
-def _add_rows(acc: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``acc[index] += rows`` for unique ``index``, without a reducing scatter (ScatterND 'none')."""
-    return acc.index_put_((index,), acc.index_select(0, index) + rows)
+def _accumulate(y: torch.Tensor, ranks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum the products ``y`` into output rows 0 .. m_0 - 1 (see :class:`ConvMap`): (m_0, C).
+
+    Rank r adds one product to rows 0 .. m_r - 1, m_r non-increasing; growing the sum from the
+    last rank by zero rows (Pad) touches every product once and never copies a full-size buffer.
+    """
+    acc = y.index_select(0, ranks[-1])
+    for index in reversed(ranks[:-1]):
+        g = y.index_select(0, index)  # (m_r, C)
+        acc = F.pad(acc, (0, 0, 0, g.shape[0] - acc.shape[0])) + g
+    return acc
 
 
 class SubMConv(nn.Module):
-    """Sub-manifold conv (BN folded): centre as one MatMul, other offsets gather-GEMM-scatter."""
+    """Sub-manifold conv (BN folded): centre as one MatMul, each +-d offset pair as one batched
+    gather-GEMM, products summed by rank (no scatter)."""
 
     def __init__(self, kernel: int, c_in: int, c_out: int) -> None:
         super().__init__()
         self.kernel = kernel
-        self.weight = nn.Parameter(torch.zeros(kernel**3, c_in, c_out), requires_grad=False)
+        n_half = (kernel**3 - 1) // 2
+        self.centre = nn.Parameter(torch.zeros(c_in, c_out), requires_grad=False)
+        self.pairs_weight = nn.Parameter(torch.zeros(n_half, 2, c_in, c_out), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(c_out), requires_grad=False)
 
-    def forward(self, x: torch.Tensor, half: Sequence[torch.Tensor]) -> torch.Tensor:
-        K = self.kernel**3
-        centre = K // 2
-        acc = x @ self.weight[centre] + self.bias  # (M, C_out)
-        for k, pairs in enumerate(half):  # offset +d = centre + 1 + k, -d = centre - 1 - k
-            a, b = pairs[0], pairs[1]  # coord[a] = coord[b] + d
-            acc = _add_rows(acc, b, x.index_select(0, a) @ self.weight[centre + 1 + k])
-            acc = _add_rows(acc, a, x.index_select(0, b) @ self.weight[centre - 1 - k])
-        return acc
+    def set_weight(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """From (k^3, C_in, C_out) spconv-order matrices: half offset k pairs +d with -d."""
+        centre = weight.shape[0] // 2
+        self.centre.copy_(weight[centre])
+        self.pairs_weight.copy_(torch.stack([weight[centre + 1:], weight[:centre].flip(0)], 1))
+        self.bias.copy_(bias)
+
+    def forward(self, x: torch.Tensor, pairs: Sequence[torch.Tensor],
+                ranks: Sequence[torch.Tensor], perm: torch.Tensor | None = None) -> torch.Tensor:
+        C_in, C_out = self.centre.shape
+        products = []
+        for k, p in enumerate(pairs):  # p (2, P): coord[p[0]] = coord[p[1]] + d
+            xg = x.index_select(0, p.reshape(-1)).reshape(2, -1, C_in)  # [x[in of +d]; x[in of -d]]
+            products.append((xg @ self.pairs_weight[k]).reshape(-1, C_out))  # (2P, C_out)
+        acc = _accumulate(torch.cat(products), ranks)  # (m_0, C_out), rows by neighbour count
+        acc = F.pad(acc, (0, 0, 0, x.shape[0] - acc.shape[0]))  # rows without neighbours: 0
+        if perm is not None:
+            acc = acc.index_select(0, perm)
+        return acc + (x @ self.centre + self.bias)
 
 
 class DownConv(nn.Module):
-    """k2 s2 conv (BN folded) from scale l - 1 to scale l."""
+    """k2 s2 conv (BN folded) from scale l - 1 to scale l: every coarse row has >= 1 child."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(8, c_in, c_out), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(c_out), requires_grad=False)
 
-    def forward(self, x: torch.Tensor, maps: Sequence[torch.Tensor], coarse: torch.Tensor
-                ) -> torch.Tensor:
-        M = coarse.shape[0]
-        acc = self.bias.expand(M, -1).clone()  # (M_coarse, C_out)
-        for k, pairs in enumerate(maps):
-            acc = _add_rows(acc, pairs[1], x.index_select(0, pairs[0]) @ self.weight[k])
-        return acc
+    def forward(self, x: torch.Tensor, pairs: Sequence[torch.Tensor],
+                ranks: Sequence[torch.Tensor], perm: torch.Tensor) -> torch.Tensor:
+        products = [x.index_select(0, p[0]) @ self.weight[k] for k, p in enumerate(pairs)]
+        return _accumulate(torch.cat(products), ranks).index_select(0, perm) + self.bias
 
 
 class UpConv(nn.Module):
@@ -76,12 +103,10 @@ class UpConv(nn.Module):
         self.weight = nn.Parameter(torch.zeros(8, c_in, c_out), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(c_out), requires_grad=False)
 
-    def forward(self, x: torch.Tensor, maps: Sequence[torch.Tensor], fine_rows: int
+    def forward(self, x: torch.Tensor, pairs: Sequence[torch.Tensor], index: torch.Tensor
                 ) -> torch.Tensor:
-        rows = torch.cat([x.index_select(0, p[1]) @ self.weight[k] for k, p in enumerate(maps)])
-        index = torch.cat([p[0] for p in maps])  # every fine row at most once: unique
-        out = self.bias.expand(fine_rows, -1).clone()  # rows spconv drops at an odd edge: bias
-        return out.index_put_((index,), rows + self.bias)
+        products = [x.index_select(0, p[1]) @ self.weight[k] for k, p in enumerate(pairs)]
+        return torch.cat(products).index_select(0, index) + self.bias
 
 
 class Linear(nn.Module):
@@ -105,10 +130,11 @@ class Block(nn.Module):
         self.conv2 = SubMConv(3, c_out, c_out)
         self.shortcut = Linear(c_in, c_out) if c_in != c_out else None
 
-    def forward(self, x: torch.Tensor, half: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pairs: Sequence[torch.Tensor],
+                ranks: Sequence[torch.Tensor]) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
-        h = torch.relu(self.conv1(x, half))
-        return torch.relu(self.conv2(h, half) + identity)
+        h = torch.relu(self.conv1(x, pairs, ranks))
+        return torch.relu(self.conv2(h, pairs, ranks) + identity)
 
 
 class GatherMinkUNet(nn.Module):
@@ -164,8 +190,11 @@ class GatherMinkUNet(nn.Module):
                 w, b = fold_bn_1x1(state[weight_key], state, bn, eps)
             else:
                 w, b = fold_bn(state[weight_key], state, bn, eps)
-            module.weight.copy_(w)
-            module.bias.copy_(b)
+            if isinstance(module, SubMConv):
+                module.set_weight(w, b)
+            else:
+                module.weight.copy_(w)
+                module.bias.copy_(b)
 
         def block(module: Block, key: str) -> None:
             conv(module.conv1, f"{key}.conv1.weight", f"{key}.bn1")
@@ -188,33 +217,37 @@ class GatherMinkUNet(nn.Module):
     def forward(self, features: torch.Tensor, inverse: torch.Tensor, *maps: torch.Tensor
                 ) -> torch.Tensor:
         """Per-point outputs (N, out_channels); ``maps`` laid out as :func:`network_inputs`."""
-        coarse = maps[:NUM_LEVELS]  # (M_s, 4) for s = 1..4, shapes only
-        pos = NUM_LEVELS
-        subm = []
-        for _ in range(NUM_LEVELS + 1):
-            subm.append(maps[pos:pos + 13])
-            pos += 13
-        down = []
-        for _ in range(NUM_LEVELS):
-            down.append(maps[pos:pos + 8])
-            pos += 8
-        stem = subm[0] if self.spec.stem_kernel == 3 else maps[pos:]
+        n_subm, n_down = 13, 8
+        pos = 0
 
-        x = torch.relu(self.stem(features, stem))  # (M0, init_dim)
+        def take(n: int) -> tuple[torch.Tensor, ...]:
+            nonlocal pos
+            pos += n
+            return maps[pos - n:pos]
+
+        subm = [(take(n_subm), take(2 * n_subm)) for _ in range(NUM_LEVELS + 1)]
+        down = [(take(n_down), take(n_down), *take(2)) for _ in range(NUM_LEVELS)]
+        if self.spec.stem_kernel == 3:
+            x = self.stem(features, *subm[0])
+        else:
+            n_stem = (self.spec.stem_kernel**3 - 1) // 2
+            x = self.stem(features, take(n_stem), take(2 * n_stem), *take(1))
+        x = torch.relu(x)  # (M0, init_dim)
         skips = [x]
         for index in range(NUM_LEVELS):
-            x = torch.relu(self.down[index](x, down[index], coarse[index]))
+            pairs, ranks, perm, _ = down[index]
+            x = torch.relu(self.down[index](x, pairs, ranks, perm))
             for blk in self.encoder[index]:
-                x = blk(x, subm[index + 1])
+                x = blk(x, *subm[index + 1])
             skips.append(x)
         skips.pop()
         for step in range(NUM_LEVELS):
             level = NUM_LEVELS - step
-            skip = skips.pop()
-            x = torch.relu(self.up[step](x, down[level - 1], skip.shape[0]))
-            x = torch.cat([x, skip], dim=1)
+            pairs, _, _, up_index = down[level - 1]
+            x = torch.relu(self.up[step](x, pairs, up_index))
+            x = torch.cat([x, skips.pop()], dim=1)
             for blk in self.decoder[step]:
-                x = blk(x, subm[level - 1])
+                x = blk(x, *subm[level - 1])
         if self.head is not None:
             x = self.head(x)  # (M0, K)
         return x.index_select(0, inverse)  # (N, K)
@@ -222,24 +255,96 @@ class GatherMinkUNet(nn.Module):
 
 def input_names(stem_kernel: int = 3) -> list[str]:
     """Names of the flat network inputs (ONNX input names), in order."""
-    names = ["features", "inverse"] + [f"coords{s}" for s in range(1, NUM_LEVELS + 1)]
-    names += [f"subm{s}_{k}" for s in range(NUM_LEVELS + 1) for k in range(13)]
-    names += [f"down{lv}_{k}" for lv in range(1, NUM_LEVELS + 1) for k in range(8)]
+    names = ["features", "inverse"]
+    for s in range(NUM_LEVELS + 1):
+        names += [f"subm{s}_pairs{k}" for k in range(13)] + [f"subm{s}_rank{r}" for r in range(26)]
+    for lv in range(1, NUM_LEVELS + 1):
+        names += [f"down{lv}_pairs{k}" for k in range(8)] + [f"down{lv}_rank{r}" for r in range(8)]
+        names += [f"down{lv}_perm", f"up{lv}_index"]
     if stem_kernel != 3:
-        names += [f"stem_{k}" for k in range((stem_kernel**3 - 1) // 2)]
+        n_half = (stem_kernel**3 - 1) // 2
+        names += [f"stem_pairs{k}" for k in range(n_half)]
+        names += [f"stem_rank{r}" for r in range(2 * n_half)] + ["stem_perm"]
     return names
 
 
 def network_inputs(features: torch.Tensor, inverse: torch.Tensor, maps: KernelMaps
                    ) -> tuple[torch.Tensor, ...]:
-    """Flat inputs of :class:`GatherMinkUNet` (order of :func:`input_names`)."""
+    """Flat inputs of :class:`GatherMinkUNet` (order of :func:`input_names`).
+
+    Args:
+        features: (M0, C_in) voxel features and inverse: (N,) point->voxel map, both in the
+            caller's voxel order (that of the coords given to ``build_kernel_maps``).
+        maps: the kernel maps of those voxels.
+    """
     if maps.levels != NUM_LEVELS:
         raise ValueError(f"maps have {maps.levels} levels, MinkUNet needs {NUM_LEVELS}")
-    flat = [features, inverse, *maps.coords[1:]]
-    for half in maps.subm:
-        flat += half
-    for level in maps.down:
-        flat += level
+    flat = list(maps.network_order(features, inverse))
+    for conv in maps.subm:
+        flat += conv.tensors()
+    for conv, up in zip(maps.down, maps.up):
+        flat += [*conv.tensors(), up]
     if maps.stem is not None:
-        flat += maps.stem
+        flat += maps.stem.tensors()
     return tuple(flat)
+
+
+def dynamic_dims(stem_kernel: int = 3) -> dict[str, tuple[int, str]]:
+    """Input name -> (its dynamic axis, size name); inputs of one size name always agree.
+
+    Size names: ``points``, ``voxels{s}``, and one per pair list or rank list (its own name).
+    """
+    dims: dict[str, tuple[int, str]] = {}
+    for name in input_names(stem_kernel):
+        if name == "features":
+            dims[name] = (0, "voxels0")
+        elif name == "inverse":
+            dims[name] = (0, "points")
+        elif name.endswith("_perm"):
+            dims[name] = (0, "voxels0" if name == "stem_perm" else f"voxels{name[4]}")
+        elif name.startswith("up"):
+            dims[name] = (0, f"voxels{int(name[2]) - 1}")
+        else:
+            dims[name] = (1 if "_pairs" in name else 0, name)
+    return dims
+
+
+def tensorrt_profile(points: Sequence[int], voxels: Sequence[int], stem_kernel: int = 3
+                     ) -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) size of every input's dynamic axis from a points/voxels profile.
+
+    Bounds: a coarser scale never has more voxels than a finer one, and a pair or rank list
+    never more entries than its scale has voxels, so every max is ``voxels[2]`` (points:
+    ``points[2]``); pair and rank lists may be empty (min 0), coarse scales have >= 1 voxel when
+    scale 0 does. Opt assumes LiDAR surfaces: voxels halve per level, a half offset holds a
+    quarter of its scale's voxels, rank r a share 1 / (r + 1).
+
+    Args:
+        points: (min, opt, max) points per scan.
+        voxels: (min, opt, max) voxels per scan at scale 0.
+        stem_kernel: stem kernel size of the network.
+    """
+    p_min, p_opt, p_max = (int(v) for v in points)
+    v_min, v_opt, v_max = (int(v) for v in voxels)
+    if not (1 <= p_min <= p_opt <= p_max and 1 <= v_min <= v_opt <= v_max):
+        raise ValueError(f"profile needs 1 <= min <= opt <= max, got {points} and {voxels}")
+
+    def scale_opt(name: str) -> int:
+        digits = [c for c in name if c.isdigit()]
+        level = 0 if name.startswith("stem") or not digits else int(digits[0])
+        return max(1, v_opt >> level)
+
+    out: dict[str, tuple[int, int, int]] = {}
+    for name, (_, size) in dynamic_dims(stem_kernel).items():
+        if size == "points":
+            out[name] = (p_min, p_opt, p_max)
+        elif size == "voxels0":
+            out[name] = (v_min, v_opt, v_max)
+        elif size.startswith("voxels"):
+            out[name] = (1, scale_opt(size), v_max)
+        elif "_pairs" in size:
+            out[name] = (0, max(1, scale_opt(size) // 4), v_max)
+        else:  # rank r
+            out[name] = (0, max(1, scale_opt(size) // (int(size.rsplit("rank", 1)[1]) + 1)),
+                         v_max)
+    return out

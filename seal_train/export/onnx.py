@@ -1,10 +1,13 @@
 """Export the gather-GEMM MinkUNet to ONNX with dynamic voxel, pair and point counts.
 
 The network (:class:`seal_ros.core.sparse_net.GatherMinkUNet`) is exported by the dynamo exporter
-(``torch.onnx.export(dynamo=True)``) with one dynamic dim per voxel count, per kernel-offset pair
-count and for the point count, so one file serves every scan size. The graph is checked by
-``onnx.checker`` and against the ONNX operators TensorRT parses (:data:`TENSORRT_OPS`); scatters
-with a reduction are refused (DESIGN.md decision 2).
+(``torch.onnx.export(dynamo=True)``) with one dynamic dim per size of
+:func:`~seal_ros.core.sparse_net.dynamic_dims` (points, voxels per scale, each pair and rank list),
+so one file serves every scan size. It traces a small synthetic example (:func:`export_example`)
+whose every dynamic size is >= 2, which no real scan guarantees (the last ranks need voxels with
+all 26 neighbours). The graph is checked by ``onnx.checker`` and against the ONNX operators
+TensorRT parses (:data:`TENSORRT_OPS`); scatters with a reduction are refused (DESIGN.md
+decision 2).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 import torch
 
 from seal_ros.core.fold import spconv_state_from_checkpoint
-from seal_ros.core.sparse_net import GatherMinkUNet, input_names
+from seal_ros.core.kernel_maps import NUM_LEVELS, build_kernel_maps
+from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_train.errors import ExportError
 
-__all__ = ["ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_onnx"]
+__all__ = ["ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_example", "export_onnx"]
 
 OPSET = 18
 
@@ -58,31 +62,50 @@ def check_tensorrt_ops(model: Any) -> list[str]:
     return problems
 
 
-def _dynamic_shapes(example: tuple[torch.Tensor, ...], names: list[str]) -> dict[str, Any]:
+def export_example(in_channels: int, stem_kernel: int = 3) -> tuple[torch.Tensor, ...]:
+    """Flat network inputs of a synthetic batch in which every dynamic size is >= 2.
+
+    One block per scale s, far apart: 4^3 cells of scale s, one voxel at each cell's corner
+    (scale 0: a dense cube of side ``stem_kernel + 1``). A 4^3 block has 8 cells with all 26
+    neighbours (every sub-manifold rank filled) and, one level up, 8 parents with all 8 children.
+    """
+    blocks = []
+    for scale in range(NUM_LEVELS + 1):
+        side = max(4, stem_kernel + 1) if scale == 0 else 4
+        cells = torch.stack(torch.meshgrid(*[torch.arange(side)] * 3, indexing="ij"), -1)
+        cells = cells.reshape(-1, 3) * 2**scale
+        cells[:, 0] += 256 * scale  # 16 cells apart even at scale 4
+        blocks.append(cells)
+    cells = torch.cat(blocks)
+    coords = torch.cat([torch.zeros(len(cells), 1, dtype=torch.int64), cells], 1).int()
+    maps = build_kernel_maps(coords, stem_kernel=stem_kernel)
+    features = torch.rand(len(coords), in_channels, generator=torch.Generator().manual_seed(0))
+    inverse = torch.arange(len(coords)).repeat(2)  # two points per voxel
+    return network_inputs(features, inverse, maps)
+
+
+def _dynamic_shapes(example: tuple[torch.Tensor, ...], stem_kernel: int) -> dict[str, Any]:
     from torch.export import Dim
 
+    dims = dynamic_dims(stem_kernel)
+    sizes: dict[str, Any] = {}
     shapes: list[Any] = []
-    for name, tensor in zip(names, example):
-        if name == "features":
-            shapes.append({0: Dim("voxels0", min=2)})
-        elif name == "inverse":
-            shapes.append({0: Dim("points", min=2)})
-        elif name.startswith("coords"):
-            shapes.append({0: Dim(f"voxels{name[len('coords'):]}", min=2)})
-        else:  # (2, P) pair list
-            shapes.append({1: Dim(f"pairs_{name}", min=2)})
-        if tensor.ndim == 2 and name.startswith(("subm", "down", "stem")) and tensor.shape[1] < 2:
-            raise ExportError(f"example input {name} has {tensor.shape[1]} pairs; the export "
-                              "example needs >= 2 per offset (use a larger scan)")
+    for (name, (axis, size)), tensor in zip(dims.items(), example):
+        if tensor.shape[axis] < 2:
+            raise ExportError(f"example input {name} has {tensor.shape[axis]} entries on axis "
+                              f"{axis}; the export example needs >= 2 (use export_example)")
+        if size not in sizes:
+            sizes[size] = Dim(size, min=0)
+        shapes.append({axis: sizes[size]})
     return {"features": shapes[0], "inverse": shapes[1], "maps": tuple(shapes[2:])}
 
 
 def export_onnx(
     model_or_state: GatherMinkUNet | Mapping[str, Any],
     out_path: str | Path,
-    example_inputs: tuple[torch.Tensor, ...],
+    example_inputs: tuple[torch.Tensor, ...] | None = None,
     overwrite: bool = False,
-    optimize: bool = True,
+    optimize: bool = False,
 ) -> Path:
     """Export to ONNX with dynamic voxel, pair and point counts and check the graph.
 
@@ -90,11 +113,11 @@ def export_onnx(
         model_or_state: a :class:`GatherMinkUNet`, a spconv MinkUNet state dict, or a Seal
             checkpoint dict (``{"model": {"backbone....": ...}}``).
         out_path: ``.onnx`` file to write.
-        example_inputs: flat inputs from :func:`seal_ros.core.sparse_net.network_inputs` of a scan
-            large enough that every offset has >= 2 pairs.
+        example_inputs: flat inputs to trace (from :func:`seal_ros.core.sparse_net.network_inputs`)
+            with every dynamic size >= 2; None traces :func:`export_example`, which always is.
         overwrite: replace an existing file.
         optimize: run the exporter's graph optimiser (slow on big graphs: MinkUNet34 takes
-            many minutes on 2 cores; the unoptimised graph has the same op types).
+            many minutes on 2 cores; onnxruntime optimises the graph itself when it loads it).
 
     Returns:
         The written path.
@@ -112,6 +135,8 @@ def export_onnx(
     else:
         net = GatherMinkUNet.from_spconv(spconv_state_from_checkpoint(model_or_state))
     names = input_names(net.spec.stem_kernel)
+    if example_inputs is None:
+        example_inputs = export_example(net.spec.in_channels, net.spec.stem_kernel)
     if len(example_inputs) != len(names):
         raise ExportError(f"expected {len(names)} example inputs, got {len(example_inputs)}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +145,7 @@ def export_onnx(
         with torch.no_grad():
             program = torch.onnx.export(
                 net, example_inputs, dynamo=True, opset_version=OPSET,
-                dynamic_shapes=_dynamic_shapes(example_inputs, names),  # forward(f, inv, *maps)
+                dynamic_shapes=_dynamic_shapes(example_inputs, net.spec.stem_kernel),  # forward(f, inv, *maps)
                 input_names=names, output_names=["logits"], external_data=False,
                 optimize=optimize,
             )

@@ -1,7 +1,8 @@
 """Kernel maps against a brute-force Python dict, and coarse sites against spconv's.
 
 Reference: every pair enumerated by looping over voxels and offsets with a dict of coordinates;
-integer results, so the comparison is exact.
+integer results, so the comparison is exact. Ranks are checked by the sums they stand for: every
+(output row, product) pair exactly once, rank r on rows 0 .. m_r - 1.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import itertools
 import pytest
 import torch
 
-from seal_ros.core.kernel_maps import KernelMaps, build_kernel_maps, spconv_spatial_shapes
+from seal_ros.core.kernel_maps import (ConvMap, KernelMaps, build_kernel_maps, grid_shape,
+                                      spconv_spatial_shapes)
 
 
 def _random_coords(seed: int, M: int = 300, side: int = 12, scans: int = 2) -> torch.Tensor:
@@ -49,26 +51,52 @@ def _brute_down(coords: torch.Tensor, coarse: torch.Tensor) -> list[set[tuple[in
     return out
 
 
+def _sums(conv: ConvMap, outs: list[torch.Tensor], rows: int) -> set[tuple[int, int]]:
+    """(output row, product row) pairs the ranks add; checks the prefix layout on the way."""
+    sizes = [int(t.numel()) for t in conv.ranks]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] <= rows
+    perm = torch.arange(rows) if conv.perm is None else conv.perm
+    assert sorted(perm.tolist()) == list(range(rows))
+    row_of = torch.empty(rows, dtype=torch.int64)
+    row_of[perm] = torch.arange(rows)  # accumulation row -> output row
+    got = {(int(row_of[i]), int(y)) for t in conv.ranks for i, y in enumerate(t.tolist())}
+    assert len(got) == sum(sizes)  # no (row, product) twice
+    expect = set(zip(torch.cat(outs).tolist(), range(sum(int(o.numel()) for o in outs))))
+    assert got == expect
+    return got
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_maps_equal_brute_force(seed: int) -> None:
     coords = _random_coords(seed)
     maps = build_kernel_maps(coords)
     assert isinstance(maps, KernelMaps) and len(maps.coords) == 5
-    assert torch.equal(maps.coords[0], coords)
+    assert sorted(maps.order.tolist()) == list(range(coords.shape[0]))
+    assert torch.equal(maps.coords[0], coords[maps.order])
     for s in range(5):
         c = maps.coords[s]
-        if s:  # unique(floor(coord / 2)) per scan, sorted
+        if s:  # unique(floor(coord / 2)) per scan, in network order
             prev = maps.coords[s - 1].long()
             expect = torch.unique(torch.cat([prev[:, :1], prev[:, 1:] // 2], 1), dim=0)
-            assert torch.equal(c.long(), expect)
+            assert torch.equal(torch.unique(c.long(), dim=0), expect) and len(c) == len(expect)
             assert [_pairs_set(*p) for p in maps.down_pairs(s)] == _brute_down(prev, c)
             assert [_pairs_set(*p) for p in maps.up_pairs(s)] == [
                 {(o, i) for i, o in pairs} for pairs in _brute_down(prev, c)]
+            down = maps.down[s - 1]
+            _sums(down, [p[1] for p in down.pairs], len(c))
+            fine = torch.cat([p[0] for p in down.pairs])  # rows of the down/up products
+            assert torch.equal(fine[maps.up[s - 1]], torch.arange(len(prev)))
         got = [_pairs_set(i, o) for i, o in maps.subm_pairs(s)]
         assert got == _brute_subm(c, 3)
         for i, o in maps.subm_pairs(s):  # within one offset no output row repeats
             assert i.dtype == o.dtype == torch.int64
             assert o.unique().numel() == o.numel()
+        conv = maps.subm[s]
+        assert conv.perm is None and len(conv.pairs) == 13 and len(conv.ranks) == 26
+        _sums(conv, [p[i] for p in conv.pairs for i in (1, 0)], len(c))
+        neighbours = torch.bincount(torch.cat([p.reshape(-1) for p in conv.pairs]),
+                                    minlength=len(c))
+        assert torch.all(neighbours[:-1] >= neighbours[1:])  # network order: most first
     counts = maps.counts
     assert counts["voxels0"] == coords.shape[0]
     assert counts["subm0"] == sum(len(p) for p in _brute_subm(coords, 3))
@@ -78,26 +106,32 @@ def test_maps_equal_brute_force(seed: int) -> None:
 def test_stem_kernel_5() -> None:
     coords = _random_coords(3, M=150, side=8, scans=1)
     maps = build_kernel_maps(coords, stem_kernel=5)
-    assert maps.stem is not None and len(maps.stem) == 62
+    assert maps.stem is not None and len(maps.stem.pairs) == 62 and len(maps.stem.ranks) == 124
     got = [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=5)]
-    assert got == _brute_subm(coords, 5)
+    assert got == _brute_subm(maps.coords[0], 5)
+    _sums(maps.stem, [p[i] for p in maps.stem.pairs for i in (1, 0)], len(coords))
 
 
-def test_odd_grid_edge_drops_like_spconv() -> None:
+def test_odd_grid_edge_keeps_every_voxel_like_spconv() -> None:
     spconv = pytest.importorskip("spconv.pytorch")
     import seal_ros.core.minkunet  # noqa: F401  (spconv CPU fixes)
 
     coords = _random_coords(4, M=400, side=17, scans=2).contiguous()
     shape = (17, 17, 17)
+    assert int(coords[:, 1:].max()) == 16  # voxels in the last cell of an odd axis
+    assert grid_shape(shape) == (32, 32, 32)
+    assert spconv_spatial_shapes(shape)[1:] == [(16,) * 3, (8,) * 3, (4,) * 3, (2,) * 3]
     maps = build_kernel_maps(coords, spatial_shape=shape)
-    assert spconv_spatial_shapes(shape)[1] == (8, 8, 8)  # (17 - 2) // 2 + 1
-    assert maps.counts["down1"] < coords.shape[0]  # cells at index 16 have no parent in spconv
-    x = spconv.SparseConvTensor(torch.zeros(coords.shape[0], 1), coords, list(shape), 2)
+    assert maps.counts["down1"] == coords.shape[0]  # every voxel has a parent
+    x = spconv.SparseConvTensor(torch.zeros(coords.shape[0], 1), coords, list(grid_shape(shape)),
+                                2)
     conv = spconv.SparseConv3d(1, 1, 2, stride=2, bias=False)
     for level in range(1, 5):
         x = conv(x)
-        got = x.indices.long()
-        assert torch.equal(torch.unique(got, dim=0), maps.coords[level].long()), level
+        got = torch.unique(x.indices.long(), dim=0)
+        assert torch.equal(got, torch.unique(maps.coords[level].long(), dim=0)), level
+    with pytest.raises(ValueError, match="outside spatial_shape"):
+        build_kernel_maps(coords, spatial_shape=(16, 17, 17))
 
 
 def test_empty_and_device_move() -> None:

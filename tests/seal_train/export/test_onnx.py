@@ -1,7 +1,8 @@
 """ONNX export: dynamic shapes, onnxruntime == gather-GEMM torch == spconv, TensorRT-parsable ops.
 
 Tolerance 1e-4 relative to max |spconv| (DESIGN.md decision 2); ORT and torch run the same fp32
-graph with different GEMM kernels (measured ~1e-7).
+graph with different GEMM kernels (measured ~1e-7). The graph is traced on the exporter's own
+dense example and then run on real scans, whose last ranks are empty (zero-size tensors).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 from seal_ros.core.engines import OnnxRuntimeEngine
 from seal_ros.core.kernel_maps import build_kernel_maps
 from seal_ros.core.minkunet import build_minkunet
-from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
+from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
+from seal_train.export.onnx import export_example
 
 
 def _scan(points: int, seed: int):
@@ -44,9 +46,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
                 m.running_var.uniform_(0.5, 2.0)
     model.eval()
     state = {"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}
-    batch, maps = _scan(20_000, seed=0)
-    example = network_inputs(batch.features, batch.inverse, maps)
-    path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx", example)
+    path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx")
     return model, path
 
 
@@ -55,14 +55,15 @@ def test_graph_ops_are_tensorrt_ops(exported) -> None:
     graph = onnx.load(str(path))
     assert check_tensorrt_ops(graph) == []
     ops = {n.op_type for n in graph.graph.node}
-    assert {"Gather", "MatMul", "ScatterND"} <= ops
-    for node in graph.graph.node:
-        if node.op_type.startswith("Scatter"):
-            reduction = {a.name: a.s for a in node.attribute}.get("reduction", b"none")
-            assert reduction == b"none", node.name
+    assert {"Gather", "MatMul", "Concat", "Pad", "Add", "Relu"} <= ops
+    assert not any(op.startswith("Scatter") for op in ops)  # sums by rank, no scatter at all
     assert graph.opset_import[0].version >= 17
     dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.graph.input}
-    assert dims["features"][0] and dims["inverse"][0] and dims["subm0_0"][1]  # symbolic
+    assert [i.name for i in graph.graph.input] == input_names()
+    for name, (axis, _) in dynamic_dims().items():  # symbolic where the size varies
+        assert dims[name][axis], name
+    assert dims["up1_index"][0] == dims["features"][0]  # one size, one symbol
+    assert dims["subm0_rank0"][0] != dims["subm0_rank1"][0]
 
 
 @pytest.mark.parametrize(("points", "seed"), [(9_000, 1), (35_000, 2)])
@@ -94,3 +95,21 @@ def test_no_overwrite(exported, tmp_path: Path) -> None:
     _, path = exported
     with pytest.raises(ExportError, match="exists"):
         export_onnx({}, path, ())
+
+
+def test_example_fills_every_dynamic_size() -> None:
+    for stem_kernel in (3, 5):
+        example = export_example(in_channels=2, stem_kernel=stem_kernel)
+        names = input_names(stem_kernel)
+        assert len(example) == len(names) and example[0].shape[1] == 2
+        dims = dynamic_dims(stem_kernel)
+        assert min(t.shape[dims[n][0]] for n, t in zip(names, example)) >= 2
+
+
+def test_sparse_example_is_refused(tmp_path: Path) -> None:
+    model = build_minkunet(in_channels=1, out_channels=2, layers=(1,) * 8, planes=(4,) * 8,
+                           init_dim=4)
+    batch, maps = _scan(2_000, seed=3)  # no voxel with 26 neighbours: last ranks are empty
+    example = network_inputs(batch.features, batch.inverse, maps)
+    with pytest.raises(ExportError, match="needs >= 2"):
+        export_onnx(model.state_dict(), tmp_path / "net.onnx", example)
