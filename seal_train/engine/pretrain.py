@@ -172,7 +172,7 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
     if cfg.teacher.name not in TEACHERS:
         raise ConfigError(f"teacher.name {cfg.teacher.name!r}: expected one of {sorted(TEACHERS)}")
     teacher = TEACHERS[cfg.teacher.name](cfg.teacher.weights, cfg.model.feature_dim,
-                                         cfg.teacher.output_stride)
+                                         cfg.teacher.output_stride, cfg.teacher.stage)
     model = PretrainModel(build_backbone(cfg.model, in_channels), teacher,
                           cfg.model.feature_dim).to(device)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -39,6 +39,7 @@ class TeacherConfig:
     name: str = "resnet50"
     weights: Path | None = None  # torchvision or MoCo-v2 file; None = random weights (warned)
     output_stride: int = 16  # 4 = SLidR; larger is much faster on CPU
+    stage: int = 4  # deepest ResNet stage kept (4 = SLidR's layer4; 2 is ~4x cheaper)
 
 
 @dataclass(frozen=True)

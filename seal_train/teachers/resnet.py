@@ -23,6 +23,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 DILATIONS = {4: [True, True, True], 8: [False, True, True], 16: [False, False, True],
              32: [False, False, False]}
 """Output stride -> torchvision's replace_stride_with_dilation for layer2..layer4."""
+STAGE_DIMS = {1: 256, 2: 512, 3: 1024, 4: 2048}
+"""ResNet-50 stage (layer1..layer4) -> channels of its output."""
 MOCO_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "backbone.")
 
 
@@ -52,14 +54,18 @@ class ResNetTeacher(nn.Module):
         return F.normalize(x, dim=1)
 
 
-def _trunk(output_stride: int) -> nn.Module:
+def _trunk(output_stride: int, stage: int = 4) -> nn.Module:
+    """conv1 .. layer``stage`` of a (dilated) ResNet-50; children keep indices 0..7."""
     from torchvision.models import resnet50
 
     if output_stride not in DILATIONS:
         raise ConfigError(f"teacher output_stride {output_stride}: expected one of {sorted(DILATIONS)}")
+    if stage not in STAGE_DIMS:
+        raise ConfigError(f"teacher stage {stage}: expected one of {sorted(STAGE_DIMS)}")
     net = resnet50(weights=None, replace_stride_with_dilation=DILATIONS[output_stride])
-    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2,
-                         net.layer3, net.layer4)
+    layers = [net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+              net.layer4]
+    return nn.Sequential(*layers[:4 + stage])
 
 
 def load_resnet50_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -84,9 +90,14 @@ def load_resnet50_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def build_resnet50_teacher(weights: str | Path | None = None, out_dim: int = 64,
-                           output_stride: int = 4) -> ResNetTeacher:
-    """ResNet-50 teacher; ``weights`` is a user file (never downloaded), None = random weights."""
-    trunk = _trunk(output_stride)
+                           output_stride: int = 4, stage: int = 4) -> ResNetTeacher:
+    """ResNet-50 teacher; ``weights`` is a user file (never downloaded), None = random weights.
+
+    ``stage`` picks the deepest stage kept (4 = SLidR's layer4). Earlier stages cost a fraction
+    of the trunk (stage 2 about a quarter of a dilated stride-16 trunk) and, with random weights,
+    keep more of the image's local colour and texture than the deep, mixed layer4 features.
+    """
+    trunk = _trunk(output_stride, stage)
     if weights is None:
         log.warning("IMAGE TEACHER HAS RANDOM WEIGHTS: no teacher weights file given; "
                     "distillation will not transfer image knowledge")
@@ -99,6 +110,8 @@ def build_resnet50_teacher(weights: str | Path | None = None, out_dim: int = 64,
             head, _, rest = key.partition(".")
             if head in names:
                 renamed[f"{names.index(head)}.{rest}"] = value
+        kept = {f"{i}." for i in range(len(trunk))}
+        renamed = {k: v for k, v in renamed.items() if k[:2] in kept}  # stages beyond ``stage``
         try:
             missing, unexpected = trunk.load_state_dict(renamed, strict=False)
         except RuntimeError as err:  # shape mismatches
@@ -108,4 +121,4 @@ def build_resnet50_teacher(weights: str | Path | None = None, out_dim: int = 64,
                               f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. "
                               f"{unexpected[:3]}); expected a ResNet-50")
         log.info("image teacher: ResNet-50 from %s (output stride %d)", weights, output_stride)
-    return ResNetTeacher(trunk, 2048, out_dim)
+    return ResNetTeacher(trunk, STAGE_DIMS[stage], out_dim)

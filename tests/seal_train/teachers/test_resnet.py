@@ -43,6 +43,21 @@ def test_loads_torchvision_and_moco_checkpoints(tmp_path, reference_state, wrap)
                                reference_state["layer4.2.bn3.running_var"])
 
 
+def test_earlier_stage_keeps_its_layers_and_loads_their_weights(tmp_path, reference_state):
+    path = tmp_path / "torchvision.pth"
+    torch.save(reference_state, path)
+    teacher = build_resnet50_teacher(path, output_stride=4, stage=2).train()
+    assert len(teacher.trunk) == 6  # conv1, bn1, relu, maxpool, layer1, layer2
+    assert teacher.head.in_channels == 512
+    torch.testing.assert_close(teacher.trunk[5][3].bn3.running_mean,
+                               reference_state["layer2.3.bn3.running_mean"])
+    images = torch.rand(1, 3, 64, 96)
+    assert teacher.trunk(images).shape[-3:] == (512, 16, 24)  # layer2 dilated: stride 4
+    assert teacher(images).shape == (1, 64, 64, 96)
+    with pytest.raises(ConfigError, match="stage 5"):
+        build_resnet50_teacher(stage=5)
+
+
 def test_bad_weights_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         build_resnet50_teacher(tmp_path / "none.pth")
