@@ -262,11 +262,11 @@ def _relabel(coords: torch.Tensor, half: Sequence[torch.Tensor], pos: torch.Tens
             torch.split(moved, [p.shape[1] for p in half], dim=1), order)
 
 
-def _subm(coords: torch.Tensor, kernel: int) -> tuple[ConvMap, tuple[torch.Tensor, ...]]:
-    """Sub-manifold map (rows as in ``coords``, no perm) and its raw half pairs."""
+def _subm(coords: torch.Tensor, kernel: int) -> ConvMap:
+    """Sub-manifold map, rows as in ``coords``; perm: each row's place by neighbour count."""
     half = _half_pairs(coords, kernel)
     ranks, pos = _ranks([p[i] for p in half for i in (1, 0)], coords.shape[0], kernel**3 - 1)
-    return ConvMap(half, ranks, pos), half
+    return ConvMap(half, ranks, pos)
 
 
 def _parents(fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -329,8 +329,8 @@ def build_kernel_maps(
     fine_code = fine_parent = None
     current = coords
     for scale in range(levels + 1):
-        conv, half = _subm(current, 3)
-        current, half, order = _relabel(current, half, conv.perm)  # type: ignore[arg-type]
+        conv = _subm(current, 3)  # then the scale moves to its network order: perm not needed
+        current, half, order = _relabel(current, conv.pairs, conv.perm)  # type: ignore[arg-type]
         subm.append(ConvMap(half, conv.ranks))
         scale_coords.append(current)
         if scale == 0:
@@ -345,6 +345,6 @@ def build_kernel_maps(
             current = coarse
     stem = None
     if stem_kernel != 3:
-        stem, _ = _subm(scale_coords[0], stem_kernel)
+        stem = _subm(scale_coords[0], stem_kernel)
     return KernelMaps(coords=tuple(scale_coords), order=first_order, subm=tuple(subm),
                       down=tuple(down), up=tuple(up), stem=stem, stem_kernel=stem_kernel)

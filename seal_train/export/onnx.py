@@ -145,7 +145,7 @@ def export_onnx(
         with torch.no_grad():
             program = torch.onnx.export(
                 net, example_inputs, dynamo=True, opset_version=OPSET,
-                dynamic_shapes=_dynamic_shapes(example_inputs, net.spec.stem_kernel),  # forward(f, inv, *maps)
+                dynamic_shapes=_dynamic_shapes(example_inputs, net.spec.stem_kernel),
                 input_names=names, output_names=["logits"], external_data=False,
                 optimize=optimize,
             )
