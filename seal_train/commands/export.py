@@ -88,10 +88,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                              "vehicle's intensities are 0..1 but training saw 0..255")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest onnxruntime-vs-torch error relative to max |logit|")
-    parser.add_argument("--no-optimize", dest="optimize", action="store_false",
-                        help="skip the ONNX graph optimiser (faster export, same ops)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scans and "
-                        "of a random head")
+    parser.add_argument("--optimize", action="store_true",
+                        help="run the ONNX exporter's graph optimiser (minutes on big nets; "
+                             "onnxruntime and TensorRT optimise the graph when they load it)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic check scan "
+                        "and of a random head")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing package")
     parser.set_defaults(run=run)
 
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
           f"classes, features {list(source.features)}, grid {source.grid.kind.value} "
           f"{list(source.grid.cell_size)}")
     print(f"  onnxruntime vs torch: max rel error {result.max_rel_error:.2e} on a "
-          f"{result.check_points}-point scan (traced on {result.example_points} points)")
+          f"{result.check_points}-point scan")
     print(f"  profile points {list(profile.points)} voxels {list(profile.voxels)}; "
           f"{result.seconds:.0f} s")
     if source.random_head:

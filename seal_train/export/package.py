@@ -1,11 +1,10 @@
 """Write a model package: ONNX network, weights for the torch / gather engines and ``model.yaml``,
 checked against torch; optionally a TensorRT engine next to the ONNX.
 
-The ONNX graph has dynamic voxel, pair and point counts; the example it is traced with comes from
-a synthetic scan in the checkpoint's own voxel grid, grown until every kernel offset of every
-scale has pairs (the exporter needs >= 2 per offset). A second, differently sized scan then runs
-through onnxruntime and through the torch gather-GEMM network; their largest difference relative
-to the largest torch output is reported, and above ``tolerance`` the export fails.
+The ONNX graph has dynamic voxel, pair and point counts (the exporter traces its own dense example,
+:func:`seal_train.export.onnx.export_example`). A synthetic scan in the checkpoint's own voxel grid
+then runs through onnxruntime and through the torch gather-GEMM network; their largest difference
+relative to the largest torch output is reported, and above ``tolerance`` the export fails.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 from seal_ros.core.kernel_maps import KernelMaps, build_kernel_maps
-from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
+from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
@@ -28,8 +27,8 @@ from seal_train.errors import ExportError
 from seal_train.export.onnx import export_onnx
 from seal_train.export.source import ExportSource
 
-__all__ = ["ExportResult", "build_tensorrt_engine", "example_scan", "export_package",
-           "scan_inputs", "synthetic_scan"]
+__all__ = ["ExportResult", "build_tensorrt_engine", "export_package", "scan_inputs",
+           "synthetic_scan"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ class ExportResult:
     package: Path
     weights: Path
     max_rel_error: float  # onnxruntime vs torch gather network on the check scan
-    example_points: int  # points of the scan the graph was traced with
     check_points: int  # points of the check scan
     seconds: float
 
@@ -85,35 +83,6 @@ def scan_inputs(xyz: torch.Tensor, features: torch.Tensor, grid: VoxelGrid, stem
     return batch.features, batch.inverse, maps
 
 
-def _fewest_pairs(flat: Sequence[torch.Tensor], stem_kernel: int) -> tuple[str, int]:
-    """The input with the smallest dynamic size (pairs: dim 1, others: dim 0)."""
-    sizes = {}
-    for name, tensor in zip(input_names(stem_kernel), flat):
-        pairs = not (name in ("features", "inverse") or name.startswith("coords"))
-        sizes[name] = int(tensor.shape[1] if pairs else tensor.shape[0])
-    name = min(sizes, key=sizes.__getitem__)
-    return name, sizes[name]
-
-
-def example_scan(grid: VoxelGrid, channels: int, stem_kernel: int, points: int = 20_000,
-                 seed: int = 0, max_doublings: int = 6) -> tuple[torch.Tensor, ...]:
-    """Flat network inputs of a synthetic scan where every offset of every scale has >= 2 pairs.
-
-    Raises:
-        ExportError: when even ``points * 2**max_doublings`` points leave an offset empty.
-    """
-    for _ in range(max_doublings + 1):
-        xyz, feats = synthetic_scan(points, channels, seed)
-        flat = network_inputs(*scan_inputs(xyz, feats, grid, stem_kernel))
-        name, size = _fewest_pairs(flat, stem_kernel)
-        if size >= 2:
-            return flat
-        log.info("example scan of %d points: %s has %d entries; doubling", points, name, size)
-        points *= 2
-    raise ExportError(f"no synthetic scan up to {points // 2} points fills every kernel offset "
-                      f"of grid {grid} ({name} has {size}); the grid is too coarse or too fine")
-
-
 def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a directory")
@@ -134,9 +103,10 @@ def export_package(
     profile: Profile | None = None,
     feature_scale: Sequence[float] | None = None,
     overwrite: bool = False,
-    optimize: bool = True,
+    optimize: bool = False,
     tolerance: float = 1e-3,
     seed: int = 0,
+    check_points: int = 30_000,
 ) -> ExportResult:
     """Export ``source`` to ``out_dir/model.onnx``, ``model.pt`` and ``model.yaml``.
 
@@ -149,7 +119,8 @@ def export_package(
         overwrite: replace an existing package (stale cached engines are deleted).
         optimize: run the ONNX exporter's graph optimiser (slow for big nets).
         tolerance: largest accepted onnxruntime-vs-torch error relative to max |torch|.
-        seed: seed of the synthetic scans.
+        seed: seed of the synthetic check scan.
+        check_points: points of the check scan.
 
     Raises:
         ExportError: bad arguments, existing output, export failure or onnxruntime disagreeing.
@@ -169,14 +140,12 @@ def export_package(
     stem_kernel = int(source.network["stem_kernel"])
     channels = len(source.features)
     net = GatherMinkUNet.from_spconv(source.state)
-    example = example_scan(source.grid, channels, stem_kernel, seed=seed)
     onnx_path = out_dir / ONNX_NAME
     log.info("exporting %s (%d classes) to %s", source.network.get("backbone"),
              len(source.class_names), onnx_path)
-    export_onnx(net, onnx_path, example, overwrite=True, optimize=optimize)
+    export_onnx(net, onnx_path, overwrite=True, optimize=optimize)
 
-    check_points = int(example[1].shape[0] * 1.5)
-    xyz, feats = synthetic_scan(check_points, channels, seed + 1)
+    xyz, feats = synthetic_scan(check_points, channels, seed)
     features, inverse, maps = scan_inputs(xyz, feats, source.grid, stem_kernel)
     got = OnnxRuntimeEngine(onnx_path).infer(features, inverse, maps)
     with torch.no_grad():
@@ -206,7 +175,7 @@ def export_package(
     yaml_path = package.save(out_dir / PACKAGE_NAME)
     ModelPackage.load(yaml_path)  # what the node will read must read back
     return ExportResult(onnx=onnx_path, package=yaml_path, weights=weights, max_rel_error=rel,
-                        example_points=int(example[1].shape[0]), check_points=check_points,
+                        check_points=check_points,
                         seconds=time.perf_counter() - start)
 
 

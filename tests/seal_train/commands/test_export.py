@@ -67,8 +67,7 @@ def exported(trained, tmp_path_factory: pytest.TempPathFactory):
     with contextlib.redirect_stdout(printed):
         code = main(["export", "--checkpoint", str(checkpoint), "--head", str(head_path),
                      "--format", "onnx", "--out", str(out), "--model-id", "seal-test",
-                     "--points", "500,20000,90000", "--voxels", "400,18000,80000",
-                     "--no-optimize"])
+                     "--points", "500,20000,90000", "--voxels", "400,18000,80000"])
     assert code == 0
     return out, printed.getvalue()
 
@@ -126,7 +125,7 @@ def test_existing_out_dir_needs_overwrite(trained, exported, capsys) -> None:
     _, _, checkpoint, head_path = trained
     exported, _ = exported
     code = main(["export", "--checkpoint", str(checkpoint), "--head", str(head_path),
-                 "--out", str(exported), "--no-optimize"])
+                 "--out", str(exported)])
     assert code == 1
     err = capsys.readouterr().err
     assert str(exported) in err and "--overwrite" in err
