@@ -127,6 +127,9 @@ class OnnxRuntimeEngine(Engine):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # Idle workers would busy-wait after every run and take the cores from the next scan's
+        # decode / voxelise / kernel maps, which run in this process right after inference.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]
         try:
