@@ -170,7 +170,7 @@ class ModelPackage:
                     pass
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100))
         tmp.replace(path)
         return path
 

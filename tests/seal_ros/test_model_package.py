@@ -1,0 +1,82 @@
+"""Model package YAML: round trip, relative paths, and errors that name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seal_ros.core.voxelize import VoxelGrid
+from seal_ros.errors import ConfigError
+from seal_ros.model_package import InputSpec, ModelPackage, Profile
+
+
+def _package(tmp_path: Path) -> ModelPackage:
+    return ModelPackage(
+        model_id="seal-test", onnx=(tmp_path / "model.onnx").resolve(),
+        class_names=("ignore", "road", "car"), palette=((0, 0, 0), (128, 64, 128), (0, 0, 142)),
+        ignore_id=0, grid=VoxelGrid.cartesian(0.05),
+        input=InputSpec(fields=("x", "y", "z", "intensity", "ring"), features=("intensity",),
+                        feature_scale=(255.0,)),
+        profile=Profile(points=(10, 100, 1000), voxels=(5, 50, 500)),
+        network={"backbone": "minkunet18", "num_classes": 3})
+
+
+def test_saves_and_loads_the_same_package_with_a_relative_onnx(tmp_path):
+    package = _package(tmp_path)
+    path = package.save(tmp_path / "pkg" / "model.yaml")
+    raw = yaml.safe_load(path.read_text())
+    assert Path(raw["onnx"]) == package.onnx  # outside the folder: kept absolute
+    (tmp_path / "pkg" / "model.onnx").touch()
+    inside = package.replace(onnx=(tmp_path / "pkg" / "model.onnx").resolve())
+    path = inside.save(tmp_path / "pkg" / "model.yaml")
+    assert yaml.safe_load(path.read_text())["onnx"] == "model.onnx"  # moves with its folder
+    loaded = ModelPackage.load(tmp_path / "pkg")  # a folder means its model.yaml
+    assert loaded.path == path
+    assert loaded.onnx == (tmp_path / "pkg" / "model.onnx").resolve()
+    for field in ("model_id", "class_names", "palette", "ignore_id", "grid", "input", "profile",
+                  "network"):
+        assert getattr(loaded, field) == getattr(inside, field), field
+    assert loaded.num_classes == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"colour": 1}, "unknown keys \\['colour'\\]"),
+    ({"palette": [[0, 0, 0], [1, 2, 3]]}, "palette has 2 colours for 3 classes"),
+    ({"palette": [[0, 0, 0], [1, 2, 3], [1, 2, 300]]}, "palette\\[2\\]"),
+    ({"ignore_id": 7}, "ignore_id 7"),
+    ({"network": {"num_classes": 4}}, "num_classes 4 != 3"),
+    ({"profile": {"points": [100, 10, 1000]}}, "profile.points"),
+    ({"input": {"fields": ["x", "y", "intensity"]}}, "must contain 'z'"),
+    ({"format_version": 9}, "format_version 9"),
+])
+def test_bad_packages_name_the_file_and_the_key(tmp_path, change, message):
+    path = _package(tmp_path).save(tmp_path / "model.yaml")
+    data = yaml.safe_load(path.read_text())
+    data.update(change)
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message) as err:
+        ModelPackage.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_key_missing_file_and_bad_yaml(tmp_path):
+    path = _package(tmp_path).save(tmp_path / "model.yaml")
+    data = yaml.safe_load(path.read_text())
+    del data["class_names"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="missing key 'class_names'"):
+        ModelPackage.load(path)
+    with pytest.raises(ConfigError, match="no such model package"):
+        ModelPackage.load(tmp_path / "none.yaml")
+    path.write_text("model_id: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        ModelPackage.load(path)
+
+
+def test_engine_class_count_must_match(tmp_path):
+    package = _package(tmp_path)
+    package.check_engine_classes(3)
+    with pytest.raises(ConfigError, match="engine outputs 5 classes but the package lists 3"):
+        package.check_engine_classes(5)
