@@ -24,7 +24,6 @@ for. Example::
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,7 +242,3 @@ class ModelPackage:
             checkpoint=checkpoint,
             path=path,
         )
-
-    def replace(self, **changes: Any) -> ModelPackage:
-        """A copy with some attributes changed (validated again)."""
-        return dataclasses.replace(self, **changes)

@@ -10,8 +10,7 @@ Names are re-exported lazily, so importing this package loads neither cyclonedds
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from seal_ros.lazy import lazy_exports
 
 _EXPORTS = {
     "seal_ros.adapters.dds": (
@@ -24,20 +23,4 @@ _EXPORTS = {
         "SegmentationTiming_", "TFMessage_", "Time_", "Transform_", "TransformStamped_",
         "Vector3_", "dds_class", "from_dds", "to_dds"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seal_ros.adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
-
-
-__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -40,8 +40,9 @@ Contract between the parts (every adapter and the replay tool rely on it):
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol
+
+from seal_ros.lazy import lazy_exports
 
 _EXPORTS = {
     "seal_ros.node.core": ("Endpoint", "SegmentationNode", "TOPICS"),
@@ -50,19 +51,8 @@ _EXPORTS = {
     "seal_ros.node.params": ("NodeParams", "load_params"),
     "seal_ros.node.diagnostics": ("NodeCounters",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = ["NodeIO", "NODE_NAME", *sorted(_WHERE)]
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-exports: importing the package loads neither torch nor the engines."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seal_ros.node' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = ["NodeIO", "NODE_NAME", *sorted(n for names in _EXPORTS.values() for n in names)]
 
 NODE_NAME = "seal_segmentation"
 

@@ -13,7 +13,7 @@ import logging
 import torch
 
 from seal_ros.core.engines import ENGINES, Engine
-from seal_ros.core.sparse_net import input_names
+from seal_ros.core.sparse_net import tensorrt_profile as network_profile
 from seal_ros.errors import ConfigError, EngineError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.params import NodeParams
@@ -27,32 +27,11 @@ log = logging.getLogger(__name__)
 def tensorrt_profile(package: ModelPackage) -> dict[str, tuple[int, int, int]]:
     """(min, opt, max) of every dynamic ONNX input from the package's points/voxels profile.
 
-    The TensorRT engine cache is keyed by this profile, so it must equal what ``seal_train export``
-    used to build the engine: the core's ``tensorrt_profile`` helper when it has one, else the same
-    bounds (voxels of every scale and pairs of every offset never exceed the scale-0 voxel count;
-    opt assumes surfaces: voxels shrink ~4x per level, ~6 of 26 neighbours occupied).
+    The TensorRT engine cache is keyed by this profile; ``seal_train export`` builds with this same
+    function so the node finds the engine it made.
     """
-    stem_kernel = int(package.network.get("stem_kernel", 3))
-    for module in ("seal_ros.core.engines", "seal_ros.core.sparse_net"):
-        helper = getattr(__import__(module, fromlist=["tensorrt_profile"]), "tensorrt_profile",
-                         None)
-        if helper is not None:
-            return helper(package.profile.points, package.profile.voxels, stem_kernel)
-    points, voxels = package.profile.points, package.profile.voxels
-    out: dict[str, tuple[int, int, int]] = {}
-    for name in input_names(stem_kernel):
-        if name == "inverse":
-            out[name] = tuple(points)  # type: ignore[assignment]
-        elif name == "features":
-            out[name] = tuple(voxels)  # type: ignore[assignment]
-        else:
-            prefix = next((p for p in ("coords", "subm", "down") if name.startswith(p)), "")
-            scale = int(name[len(prefix)]) if prefix else 0
-            opt = max(1, voxels[1] // 4**scale)
-            if prefix != "coords":
-                opt = max(1, opt // 4)
-            out[name] = (1, opt, voxels[2])
-    return out
+    return network_profile(package.profile.points, package.profile.voxels,
+                           int(package.network.get("stem_kernel", 3)))
 
 
 def load_engine(package: ModelPackage, params: NodeParams) -> Engine:

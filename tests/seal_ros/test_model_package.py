@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_saves_and_loads_the_same_package_with_a_relative_onnx(tmp_path):
     raw = yaml.safe_load(path.read_text())
     assert Path(raw["onnx"]) == package.onnx  # outside the folder: kept absolute
     (tmp_path / "pkg" / "model.onnx").touch()
-    inside = package.replace(onnx=(tmp_path / "pkg" / "model.onnx").resolve())
+    inside = dataclasses.replace(package, onnx=(tmp_path / "pkg" / "model.onnx").resolve())
     path = inside.save(tmp_path / "pkg" / "model.yaml")
     assert yaml.safe_load(path.read_text())["onnx"] == "model.onnx"  # moves with its folder
     loaded = ModelPackage.load(tmp_path / "pkg")  # a folder means its model.yaml

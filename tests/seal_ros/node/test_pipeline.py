@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -144,7 +145,7 @@ def test_missing_or_corrupt_model_files_fail_at_start(h, tmp_path):
     with pytest.raises(EngineError, match="not a readable torch checkpoint"):
         open_pipeline(package, GATHER)
     with pytest.raises(ConfigError, match="no 'checkpoint'"):
-        open_pipeline(package.replace(checkpoint=None), GATHER)
+        open_pipeline(dataclasses.replace(package, checkpoint=None), GATHER)
 
 
 def test_warmup_cloud_fits_the_profile(pipeline):
