@@ -181,6 +181,31 @@ def _pack(coords: torch.Tensor, margin: int) -> tuple[torch.Tensor, tuple[int, i
     return key, (D, H, W)
 
 
+def _gather(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``src.take(index)`` for 1-D ``src``; index_select is ~3x faster than take on CPU."""
+    return src.index_select(0, index.reshape(-1)).view(index.shape)
+
+
+def _walk(padded: torch.Tensor, query: torch.Tensor, pos: torch.Tensor, steps: int
+          ) -> list[torch.Tensor]:
+    """Pairs (2, P) [in; out] per line, per step, of ``steps`` cells along lines of offsets.
+
+    ``query`` (L, M) is the first cell of each row's line and ``pos`` (L, M) the first row whose
+    key is >= it; keys are unique and sorted, so a hit moves one row on. One ``nonzero`` over all
+    lines and steps: its (line, step, out) order is spconv's offset order, outputs ascending.
+    """
+    L, M = query.shape
+    hits = torch.empty(L, steps, M, dtype=torch.bool, device=query.device)
+    rows = torch.empty(L, steps, M, dtype=torch.int64, device=query.device)
+    for step in range(steps):
+        rows[:, step] = pos
+        torch.eq(_gather(padded, pos), query + step, out=hits[:, step])
+        pos = pos + hits[:, step]
+    line_step, out = hits.view(L * steps, M).nonzero(as_tuple=True)
+    pairs = torch.stack([rows.view(-1).index_select(0, line_step * M + out), out])
+    return list(pairs.split(torch.bincount(line_step, minlength=L * steps).tolist(), dim=1))
+
+
 def _half_pairs(coords: torch.Tensor, kernel: int) -> tuple[torch.Tensor, ...]:
     """Half sub-manifold pairs (2, P) [in; out] of one scale, rows as in ``coords``."""
     M, r = coords.shape[0], kernel // 2
@@ -195,34 +220,28 @@ def _half_pairs(coords: torch.Tensor, kernel: int) -> tuple[torch.Tensor, ...]:
         sorted_keys, order = torch.sort(keys)
     padded = torch.cat([sorted_keys, sorted_keys.new_full((1,), torch.iinfo(torch.int64).max)])
     # line (0, 0) needs no search: the first key > k is the next row (keys are unique)
+    next_row = torch.arange(1, M + 1, device=device)[None, :]
+    half = _walk(padded, sorted_keys[None, :] + 1, next_row, r)
     lines = [(di, dj) for di in range(0, r + 1) for dj in range(-r, r + 1) if (di, dj) > (0, 0)]
     line_start = torch.tensor([di * H * W + dj * W - r for di, dj in lines], device=device)
     query = sorted_keys[None, :] + line_start[:, None]  # (L, M) first cell of each line
-    walks = [(sorted_keys[None, :] + 1, torch.arange(1, M + 1, device=device)[None, :], r),
-             (query, torch.searchsorted(sorted_keys, query), 2 * r + 1)]
-    found: list[list[torch.Tensor]] = []  # per line, per step: (2, P) pairs
-    for query, pos, steps in walks:  # walk the line: a hit moves one row on
-        per_step = []
-        for _ in range(steps):
-            hit = padded.take(pos) == query  # (L, M)
-            line, out = hit.nonzero(as_tuple=True)
-            pairs = torch.stack([pos[line, out], out])
-            per_step.append(torch.split(pairs, hit.sum(dim=1).tolist(), dim=1))
-            pos = pos + hit
-            query = query + 1
-        found += [list(step_pairs) for step_pairs in zip(*per_step)]
-    half = [pairs for line_pairs in found for pairs in line_pairs]  # spconv order
+    half += _walk(padded, query, torch.searchsorted(sorted_keys, query), 2 * r + 1)
     if order is not None:
-        half = [order[p] for p in half]
+        half = [_gather(order, p) for p in half]
     return tuple(half)
+
+
+def _inverse(perm: torch.Tensor) -> torch.Tensor:
+    """The inverse of a permutation (n,) int64."""
+    return torch.empty_like(perm).index_copy_(
+        0, perm, torch.arange(perm.numel(), device=perm.device))
 
 
 def _descending(counts: torch.Tensor) -> torch.Tensor:
     """Position of every row when rows are sorted by ``counts``, largest first (stable)."""
-    order = torch.argsort(-counts, stable=True)  # ascending is faster than descending=True
-    pos = torch.empty_like(order)
-    pos[order] = torch.arange(order.numel(), device=order.device)
-    return pos
+    # ascending is faster than descending=True; int32 keys sort ~4x faster than int64 on CPU
+    order = torch.argsort(counts.to(torch.int32).neg_(), stable=True)
+    return _inverse(order)
 
 
 def _ranks(outs: Sequence[torch.Tensor], rows: int, n_ranks: int
@@ -255,9 +274,8 @@ def _ranks(outs: Sequence[torch.Tensor], rows: int, n_ranks: int
 def _relabel(coords: torch.Tensor, half: Sequence[torch.Tensor], pos: torch.Tensor
              ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
     """Coords, half pairs and the old-row-of-each-new-row for rows moved to ``pos``."""
-    order = torch.empty_like(pos)
-    order[pos] = torch.arange(pos.numel(), device=pos.device)
-    moved = pos.take(torch.cat(list(half), dim=1))  # (2, P) all offsets in one gather
+    order = _inverse(pos)
+    moved = _gather(pos, torch.cat(list(half), dim=1))  # (2, P) all offsets in one gather
     return (coords.index_select(0, order),
             torch.split(moved, [p.shape[1] for p in half], dim=1), order)
 
@@ -272,30 +290,32 @@ def _subm(coords: torch.Tensor, kernel: int) -> ConvMap:
 def _parents(fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Coarse coords (sorted), each fine row's coarse row, each fine row's offset 0..7."""
     c = fine.to(torch.int64)
-    parent = torch.cat([c[:, :1], c[:, 1:] // 2], dim=1)
+    parent = torch.cat([c[:, :1], c[:, 1:] >> 1], dim=1)  # floor(cell / 2): cells are >= 0
     if c.shape[0] == 0:
         empty = torch.empty(0, dtype=torch.int64, device=c.device)
         return fine.new_empty(0, 4), empty, empty
     keys, (D, H, W) = _pack(parent, 0)
+    if (int(parent[:, 0].max()) + 1) * D * H * W <= torch.iinfo(torch.int32).max:
+        keys = keys.to(torch.int32)  # unique sorts int32 keys faster
     uniq, inverse = torch.unique(keys, return_inverse=True)  # sorted (scan, i, j, k)
-    coarse = torch.stack(
-        [uniq // (D * H * W), (uniq // (H * W)) % D, (uniq // W) % H, uniq % W], dim=1)
-    parity = c[:, 1:] % 2
-    code = parity[:, 0] * 4 + parity[:, 1] * 2 + parity[:, 2]
-    return coarse.to(torch.int32).contiguous(), inverse, code
+    # every child of a coarse cell holds its coordinates: take any one of them
+    child = torch.empty(uniq.numel(), dtype=torch.int64, device=c.device).index_copy_(
+        0, inverse, torch.arange(inverse.numel(), device=c.device))
+    parity = c[:, 1:] & 1
+    code = (parity[:, 0] << 2) | (parity[:, 1] << 1) | parity[:, 2]
+    return parent.index_select(0, child).to(torch.int32), inverse, code
 
 
 def _down(code: torch.Tensor, coarse_row: torch.Tensor, coarse_rows: int
           ) -> tuple[ConvMap, torch.Tensor]:
     """Down map (8 offsets) and the up index, fine rows in network order."""
-    by_code = torch.argsort(code, stable=True)  # fine rows grouped by offset, ascending
+    # fine rows grouped by offset, ascending (uint8 keys: one radix pass on CPU)
+    by_code = torch.argsort(code.to(torch.uint8), stable=True)
     sizes = torch.bincount(code, minlength=8).tolist()
     fine_rows = torch.split(by_code, sizes)
-    pairs = tuple(torch.stack([f, coarse_row[f]]) for f in fine_rows)
+    pairs = tuple(torch.stack([f, coarse_row.index_select(0, f)]) for f in fine_rows)
     ranks, pos = _ranks([p[1] for p in pairs], coarse_rows, 8)
-    up = torch.empty_like(by_code)
-    up[by_code] = torch.arange(by_code.numel(), device=by_code.device)  # row of Y per fine row
-    return ConvMap(pairs, ranks, pos), up
+    return ConvMap(pairs, ranks, pos), _inverse(by_code)  # row of Y per fine row
 
 
 def build_kernel_maps(
@@ -336,8 +356,8 @@ def build_kernel_maps(
         if scale == 0:
             first_order = order
         else:  # the down map into this scale, with coarse rows in network order
-            down_map, up_index = _down(fine_code, conv.perm[fine_parent],  # type: ignore
-                                       current.shape[0])
+            coarse_row = conv.perm.index_select(0, fine_parent)  # type: ignore[union-attr]
+            down_map, up_index = _down(fine_code, coarse_row, current.shape[0])  # type: ignore
             down.append(down_map)
             up.append(up_index)
         if scale < levels:
