@@ -196,13 +196,13 @@ def _walk(padded: torch.Tensor, query: torch.Tensor, pos: torch.Tensor, steps: i
     """
     L, M = query.shape
     hits = torch.empty(L, steps, M, dtype=torch.bool, device=query.device)
-    rows = torch.empty(L, steps, M, dtype=torch.int64, device=query.device)
+    rows = torch.empty(L, steps, M, dtype=pos.dtype, device=query.device)  # int32: half the traffic
     for step in range(steps):
         rows[:, step] = pos
         torch.eq(_gather(padded, pos), query + step, out=hits[:, step])
         pos = pos + hits[:, step]
     line_step, out = hits.view(L * steps, M).nonzero(as_tuple=True)
-    pairs = torch.stack([rows.view(-1).index_select(0, line_step * M + out), out])
+    pairs = torch.stack([rows.view(-1).index_select(0, line_step * M + out).long(), out])
     return list(pairs.split(torch.bincount(line_step, minlength=L * steps).tolist(), dim=1))
 
 
@@ -220,12 +220,13 @@ def _half_pairs(coords: torch.Tensor, kernel: int) -> tuple[torch.Tensor, ...]:
         sorted_keys, order = torch.sort(keys)
     padded = torch.cat([sorted_keys, sorted_keys.new_full((1,), torch.iinfo(torch.int64).max)])
     # line (0, 0) needs no search: the first key > k is the next row (keys are unique)
-    next_row = torch.arange(1, M + 1, device=device)[None, :]
+    next_row = torch.arange(1, M + 1, device=device, dtype=torch.int32)[None, :]
     half = _walk(padded, sorted_keys[None, :] + 1, next_row, r)
     lines = [(di, dj) for di in range(0, r + 1) for dj in range(-r, r + 1) if (di, dj) > (0, 0)]
     line_start = torch.tensor([di * H * W + dj * W - r for di, dj in lines], device=device)
     query = sorted_keys[None, :] + line_start[:, None]  # (L, M) first cell of each line
-    half += _walk(padded, query, torch.searchsorted(sorted_keys, query), 2 * r + 1)
+    first = torch.searchsorted(sorted_keys, query, out_int32=True)
+    half += _walk(padded, query, first, 2 * r + 1)
     if order is not None:
         half = [_gather(order, p) for p in half]
     return tuple(half)
