@@ -107,6 +107,16 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return keys
 
 
+def mean_cosine(features: torch.Tensor) -> float:
+    """Mean pairwise cosine of unit rows (N, D), = |mean row|^2: near 1 means collapsed features.
+
+    Logged because collapse is the quiet failure of this loss: with a learning rate too high for
+    the batch (SLidR's 0.5 at 2 scans) both branches drift to one direction within a few steps and
+    the loss sits at ln(superpixels) while nothing is learnt.
+    """
+    return float(features.detach().mean(0).square().sum())
+
+
 def cosine_lambda(total_steps: int):
     def factor(step: int) -> float:
         return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
@@ -226,6 +236,7 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
             wait_s += time.perf_counter() - t0
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), device=device)
+            spread: tuple[float, float] = (float("nan"), float("nan"))
             for micro in micro_batches:
                 micro = micro.to(device)
                 with torch.autocast(device.type, enabled=use_amp):
@@ -235,6 +246,8 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
                                           micro.pair_col, cfg.temperature) / cfg.micro_batches
                 scaler.scale(loss).backward()
                 total += loss.detach()
+                spread = (mean_cosine(points), mean_cosine(pixels.flatten(2).transpose(1, 2)
+                                                           .flatten(0, 1)))
             if not torch.isfinite(total):
                 raise TrainingError(
                     f"loss is {total.item()} at epoch {epoch}, step {state.step}; stopping. The "
@@ -250,8 +263,10 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
                 if writer is not None:
                     writer.add_scalar("loss/spatial", loss_value, state.step)
                     writer.add_scalar("lr", scheduler.get_last_lr()[0], state.step)
-                log.info("epoch %d step %d/%d loss %.4f", epoch, step_in_epoch + 1,
-                         steps_per_epoch, loss_value)
+                    writer.add_scalar("mean_cosine/points", spread[0], state.step)
+                    writer.add_scalar("mean_cosine/pixels", spread[1], state.step)
+                log.info("epoch %d step %d/%d loss %.4f (mean cosine: points %.2f, pixels %.2f)",
+                         epoch, step_in_epoch + 1, steps_per_epoch, loss_value, *spread)
         del iterator
         state.epoch = epoch + 1
         if info.is_main:

@@ -132,3 +132,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cache, tmp_path):
                                             r"is .*last.pt.*Lower optim.lr"):
         pretrain(cfg)
     assert (run / "last.pt").read_bytes() == good
+
+
+def test_mean_cosine_is_one_for_collapsed_features_and_one_over_d_for_a_basis():
+    from seal_train.engine.pretrain import mean_cosine
+
+    collapsed = torch.nn.functional.normalize(torch.ones(10, 4), dim=1)
+    assert mean_cosine(collapsed) == pytest.approx(1.0)
+    assert mean_cosine(torch.eye(8)) == pytest.approx(1 / 8)
