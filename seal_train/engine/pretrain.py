@@ -107,14 +107,17 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def mean_cosine(features: torch.Tensor) -> float:
-    """Mean pairwise cosine of unit rows (N, D), = |mean row|^2: near 1 means collapsed features.
+def mean_cosine(features: torch.Tensor, channel_dim: int = -1) -> float:
+    """Mean pairwise cosine of unit feature vectors, = |mean vector|^2: near 1 means collapse.
 
+    ``features`` holds unit vectors along ``channel_dim`` (points (N, D): -1; pixels (I, D, H, W):
+    1); the mean is taken in place over the other dims, without moving channels last.
     Logged because collapse is the quiet failure of this loss: with a learning rate too high for
     the batch (SLidR's 0.5 at 2 scans) both branches drift to one direction within a few steps and
     the loss sits at ln(superpixels) while nothing is learnt.
     """
-    return float(features.detach().mean(0).square().sum())
+    dims = [d for d in range(features.ndim) if d != channel_dim % features.ndim]
+    return float(features.detach().mean(dim=dims).square().sum())
 
 
 def cosine_lambda(total_steps: int):
@@ -236,6 +239,7 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
             wait_s += time.perf_counter() - t0
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), device=device)
+            log_now = (state.step + 1) % cfg.log_every == 0 or step_in_epoch == steps_per_epoch - 1
             spread: tuple[float, float] = (float("nan"), float("nan"))
             for micro in micro_batches:
                 micro = micro.to(device)
@@ -246,8 +250,8 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
                                           micro.pair_col, cfg.temperature) / cfg.micro_batches
                 scaler.scale(loss).backward()
                 total += loss.detach()
-                spread = (mean_cosine(points), mean_cosine(pixels.flatten(2).transpose(1, 2)
-                                                           .flatten(0, 1)))
+                if log_now:  # of the last micro-batch: a collapse shows in any of them
+                    spread = (mean_cosine(points), mean_cosine(pixels, channel_dim=1))
             if not torch.isfinite(total):
                 raise TrainingError(
                     f"loss is {total.item()} at epoch {epoch}, step {state.step}; stopping. The "
@@ -258,7 +262,7 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
             scheduler.step()
             state.step += 1
             samples += local_batch * info.world_size
-            if state.step % cfg.log_every == 0 or step_in_epoch == steps_per_epoch - 1:
+            if log_now:
                 loss_value = float(total.item())
                 if writer is not None:
                     writer.add_scalar("loss/spatial", loss_value, state.step)

@@ -40,7 +40,7 @@ class TeacherConfig:
     weights: Path | None = None  # torchvision or MoCo-v2 file; None = random weights (warned)
     output_stride: int = 4  # 4 = SLidR (dilated); larger is cheaper on CPU
     stage: int = 2  # deepest ResNet stage kept (4 = SLidR's layer4; 2 is cheaper and, with random
-    # weights, distils better on the synthetic drive: README "Pretraining on CPU")
+    # weights, distils better on the synthetic drive: README, "CPU defaults and why")
 
 
 @dataclass(frozen=True)

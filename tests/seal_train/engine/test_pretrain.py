@@ -140,3 +140,5 @@ def test_mean_cosine_is_one_for_collapsed_features_and_one_over_d_for_a_basis():
     collapsed = torch.nn.functional.normalize(torch.ones(10, 4), dim=1)
     assert mean_cosine(collapsed) == pytest.approx(1.0)
     assert mean_cosine(torch.eye(8)) == pytest.approx(1 / 8)
+    pixels = torch.eye(8).view(8, 8, 1, 1).expand(8, 8, 3, 5)  # (I, D, H, W): image i is e_i
+    assert mean_cosine(pixels, channel_dim=1) == pytest.approx(1 / 8)
