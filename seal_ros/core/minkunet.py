@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import spconv.pytorch as spconv
 import torch
+from spconv.core import ConvAlgo
+from spconv.pytorch.conv import SparseConvolution
 from torch import nn
 
 from seal_ros.core.kernel_maps import grid_shape
@@ -166,12 +168,29 @@ class MinkUNet(nn.Module):
         self.head: nn.Module | None = None
         if out_channels is not None:
             self.head = nn.Linear(channels, out_channels)  # = 1x1x1 conv with bias
+        self._convs = [m for m in self.modules() if isinstance(m, SparseConvolution)]
+        self._default_algos = [m.algo for m in self._convs]
+        self._algo_device = ""
+
+    def _match_conv_algo(self, device: torch.device) -> None:
+        """Native algorithm for host tensors, spconv's own choice on CUDA.
+
+        spconv's CUDA builds default every conv to implicit GEMM, which refuses host tensors
+        ("implicit gemm only support cuda"): a CPU forward on a machine with the CUDA build would
+        fail. Weights are KRSC for every algorithm, so switching changes no parameter.
+        """
+        if device.type == self._algo_device:
+            return
+        for conv, default in zip(self._convs, self._default_algos):
+            conv.algo = default if device.type == "cuda" else ConvAlgo.Native
+        self._algo_device = device.type
 
     def forward_voxels(self, batch: SparseBatch) -> torch.Tensor:
         """Per-voxel features (M, out_channels), rows in ``batch.coords`` order."""
         # a multiple of 2**levels cells per axis: every stride-2 conv halves the grid exactly, so
         # no voxel at an odd edge loses its parent (padding the grid changes no other output)
         spatial_shape = list(grid_shape(batch.spatial_shape, NUM_LEVELS))
+        self._match_conv_algo(batch.features.device)
         x = spconv.SparseConvTensor(
             batch.features, batch.coords, spatial_shape, batch.batch_size
         )

@@ -84,6 +84,25 @@ def test_forward_is_deterministic_with_two_threads(batch_5k: SparseBatch) -> Non
     assert torch.equal(first, second)
 
 
+def test_convs_built_for_cuda_run_on_cpu(batch_5k: SparseBatch) -> None:
+    """spconv's CUDA builds give every conv implicit GEMM, which refuses host tensors; a CPU
+    forward must switch to the native algorithm (same weights) and give the same output."""
+    from spconv.core import ConvAlgo
+
+    torch.manual_seed(0)
+    net = build_minkunet34(out_channels=8, width=0.25).eval()
+    with torch.no_grad():
+        ref = net(batch_5k)
+    for conv in net._convs:  # what the CUDA build's constructor chooses
+        conv.algo = ConvAlgo.MaskImplicitGemm
+    net._default_algos = [ConvAlgo.MaskImplicitGemm] * len(net._convs)
+    net._algo_device = ""
+    with torch.no_grad():
+        got = net(batch_5k)
+    assert torch.equal(got, ref)
+    assert all(conv.algo == ConvAlgo.Native for conv in net._convs)
+
+
 def test_scans_are_independent() -> None:
     """A scan's output does not depend on the other scans of the batch (eval-mode BN)."""
     torch.manual_seed(0)
