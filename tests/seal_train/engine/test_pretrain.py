@@ -142,3 +142,16 @@ def test_mean_cosine_is_one_for_collapsed_features_and_one_over_d_for_a_basis():
     assert mean_cosine(torch.eye(8)) == pytest.approx(1 / 8)
     pixels = torch.eye(8).view(8, 8, 1, 1).expand(8, 8, 3, 5)  # (I, D, H, W): image i is e_i
     assert mean_cosine(pixels, channel_dim=1) == pytest.approx(1 / 8)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pretrain_on_gpu_with_amp(cache, tmp_path):
+    cfg = load_config(PretrainConfig, overrides=_overrides(cache, tmp_path / "run", "device=cuda",
+                                                           "amp=true"))
+    result = pretrain(cfg)
+    assert (result.epochs, result.steps) == (2, 4)
+    assert torch.isfinite(torch.tensor(result.last_loss))
+    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
+    assert payload["scaler"]["scale"] > 0  # AMP was on: the scaler has a state

@@ -1,0 +1,119 @@
+"""The runtime on a CUDA device: same code, same results as on the CPU (DESIGN.md decision 2).
+
+Voxelisation and kernel maps built on the GPU equal the CPU ones bit for bit; the gather-GEMM
+network and the spconv model on the GPU equal the CPU spconv model to 1e-4 relative (fp32, TF32
+off); the engines run on the GPU; spconv's backward works there with the CPU fixes installed.
+Skipped on machines without CUDA (CI has none).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from seal_ros.core.engines import GatherEngine, OnnxRuntimeEngine, TorchEngine
+from seal_ros.core.kernel_maps import build_kernel_maps
+from seal_ros.core.minkunet import build_minkunet18
+from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
+from seal_ros.core.voxelize import VoxelGrid, voxelize
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+_spec = importlib.util.spec_from_file_location(
+    "sparse_net_cases", Path(__file__).with_name("test_sparse_net.py"))
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+
+
+@pytest.fixture(autouse=True)
+def no_tf32() -> Iterator[None]:
+    """fp32 means fp32: TF32 matmuls would put the error near 1e-3."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def _batch(points: int, seed: int, device: str):
+    xyz, feats = cases.synthetic_scan(points, seed)
+    offsets = torch.tensor([0, points])
+    return voxelize(xyz.to(device), feats.to(device), offsets, VoxelGrid.cartesian(0.1))
+
+
+@pytest.mark.parametrize("grid", ["cartesian", "cylindrical"])
+def test_voxelize_and_maps_equal_cpu(grid: str) -> None:
+    xyz, feats = cases.synthetic_scan(120_000, seed=7)
+    offsets = torch.tensor([0, 60_000, 120_000])
+    voxel_grid = VoxelGrid.cartesian(0.1) if grid == "cartesian" else VoxelGrid.cylindrical()
+    cpu = voxelize(xyz, feats, offsets, voxel_grid)
+    gpu = voxelize(xyz.cuda(), feats.cuda(), offsets, voxel_grid)
+    assert gpu.coords.is_cuda and gpu.spatial_shape == cpu.spatial_shape
+    assert torch.equal(gpu.coords.cpu(), cpu.coords)
+    assert torch.equal(gpu.inverse.cpu(), cpu.inverse)
+    assert torch.allclose(gpu.features.cpu(), cpu.features, rtol=1e-6, atol=1e-6)
+    cpu_in = network_inputs(cpu.features, cpu.inverse,
+                            build_kernel_maps(cpu.coords, spatial_shape=cpu.spatial_shape))
+    maps = build_kernel_maps(gpu.coords, spatial_shape=gpu.spatial_shape)
+    assert maps.coords[0].is_cuda
+    gpu_in = network_inputs(gpu.features, gpu.inverse, maps)
+    assert len(gpu_in) == len(cpu_in)
+    for got, ref in zip(gpu_in[2:], cpu_in[2:]):  # every pair and rank list
+        assert torch.equal(got.cpu(), ref)
+
+
+@pytest.mark.parametrize("points", [35_000, 120_000])
+def test_gather_and_spconv_on_gpu_equal_cpu_spconv(points: int) -> None:
+    torch.manual_seed(0)
+    model = cases.randomise_bn(build_minkunet18(in_channels=1, out_channels=16, width=0.5))
+    cpu = _batch(points, 3, "cpu")
+    with torch.no_grad():
+        ref = model(cpu)
+        net = GatherMinkUNet.from_spconv(model.state_dict()).cuda()
+        gpu = _batch(points, 3, "cuda")
+        maps = build_kernel_maps(gpu.coords, spatial_shape=gpu.spatial_shape)
+        got = net(*network_inputs(gpu.features, gpu.inverse, maps))
+        spconv_gpu = model.cuda()(gpu)
+    assert got.is_cuda and got.shape == ref.shape == (points, 16)
+    assert cases.rel_err(got.cpu(), ref) <= 1e-4
+    assert cases.rel_err(spconv_gpu.cpu(), ref) <= 1e-4
+
+
+def test_engines_on_gpu(tmp_path: Path) -> None:
+    from seal_train.export import export_onnx
+
+    torch.manual_seed(0)
+    model = cases.tiny_minkunet()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}, path)
+    gpu = _batch(20_000, 4, "cuda")
+    maps = build_kernel_maps(gpu.coords, spatial_shape=gpu.spatial_shape)
+    ref = GatherEngine(path).infer(gpu.features.cpu(), gpu.inverse.cpu(), maps.to("cpu"))
+    torch_out = TorchEngine(path, device="cuda").infer(gpu.features, gpu.inverse, maps,
+                                                       gpu.spatial_shape)
+    gather_out = GatherEngine(path, device="cuda").infer(gpu.features, gpu.inverse, maps)
+    onnx = export_onnx(GatherMinkUNet.from_spconv(model.state_dict()), tmp_path / "m.onnx")
+    ort_out = OnnxRuntimeEngine(onnx).infer(gpu.features, gpu.inverse, maps)
+    for out in (torch_out, gather_out, ort_out):
+        assert out.shape == ref.shape
+        assert cases.rel_err(out.cpu(), ref) <= 1e-4
+
+
+def test_spconv_backward_on_gpu() -> None:
+    """The CPU fixes stay out of CUDA's way: gradients on the GPU equal the CPU ones."""
+    torch.manual_seed(0)
+    model = cases.tiny_minkunet(out_channels=3).train()
+    grads = {}
+    for device in ("cpu", "cuda"):
+        model.zero_grad()
+        model.to(device)
+        out = model(_batch(8_000, 5, device))
+        (out ** 2).mean().backward()
+        grads[device] = {n: p.grad.detach().cpu().clone() for n, p in model.named_parameters()}
+    assert grads["cuda"].keys() == grads["cpu"].keys()
+    for name, ref in grads["cpu"].items():
+        assert cases.rel_err(grads["cuda"][name], ref) <= 1e-3, name
