@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -76,12 +77,15 @@ def interleaved(stages: dict[str, Callable[[], Any]], rounds: int, device: str
     return outputs, {name: statistics.median(v) for name, v in samples.items()}
 
 
-def onnxruntime_engine(onnx_path: Path, device: str, threads: int) -> OnnxRuntimeEngine | None:
-    """The engine on ``device``; None when onnxruntime lacks the CUDA provider."""
+def onnxruntime_has(device: str) -> bool:
+    """Whether onnxruntime can run on ``device`` (the CUDA provider is a separate build)."""
     import onnxruntime as ort
 
-    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
-        return None
+    return device == "cpu" or "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def onnxruntime_engine(onnx_path: Path, device: str, threads: int) -> OnnxRuntimeEngine:
+    """The engine on ``device`` (CPU provider only when ``device`` is cpu)."""
     engine = OnnxRuntimeEngine(onnx_path, threads=threads)
     if device == "cpu":
         engine.session.set_providers(["CPUExecutionProvider"])
@@ -118,11 +122,13 @@ def main() -> None:
     grid = VoxelGrid.cartesian(0.1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
-        start = time.perf_counter()
-        onnx_path = export_onnx(net.cpu(), Path(tmp) / "net.onnx")
-        export_s = time.perf_counter() - start
-        net.to(device)
-        engine = onnxruntime_engine(onnx_path, device, args.threads)
+        engine, export_s = None, 0.0
+        if onnxruntime_has(device):  # else the export (a minute for MinkUNet34) is wasted
+            start = time.perf_counter()
+            onnx_path = export_onnx(net.cpu(), Path(tmp) / "net.onnx")
+            export_s = time.perf_counter() - start
+            net.to(device)
+            engine = onnxruntime_engine(onnx_path, device, args.threads)
         for points in args.points:
             xyz, feats = scan(points, seed=points)
             cloud = encode({"x": xyz[:, 0].numpy(), "y": xyz[:, 1].numpy(),
@@ -154,8 +160,11 @@ def main() -> None:
                       for k in ("gather", "onnxruntime") if k in out]
             assert max(errors) <= 1e-4, errors
             rows.append((points, batch.coords.shape[0], ms, max(errors)))
-    print(f"\n{args.backbone} width {args.width}, {device}, {args.threads} threads, export "
-          f"{export_s:.0f} s; median of {args.repeats} interleaved rounds, ms\n")
+            print(f"{points} points: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),
+                  file=sys.stderr, flush=True)
+    export = f"export {export_s:.0f} s" if engine is not None else "no onnxruntime provider"
+    print(f"\n{args.backbone} width {args.width}, {device}, {args.threads} threads, {export}; "
+          f"median of {args.repeats} interleaved rounds, ms\n")
     print("| points | voxels | decode | voxelise | kernel maps | decode+voxelise+maps "
           "(target <= 80 @120k) | spconv eager | gather torch | onnxruntime (target <= spconv) "
           "| max rel err |")
