@@ -3,9 +3,11 @@
 Threads: the adapter's reader thread calls :meth:`SegmentationNode.on_cloud` (and the camera / TF
 callbacks), which never block: a cloud goes into a pending slot of ``queue_size`` scans, and when
 the slot is full the oldest pending scan is dropped and counted. The adapter's worker thread calls
-:meth:`SegmentationNode.spin_once`, which takes the newest pending scan, runs the pipeline and
-publishes the outputs somebody subscribes to. Slow inference therefore drops scans instead of
-building a backlog, exactly as Autoware's nodes do with a keep-last queue; memory stays bounded.
+:meth:`SegmentationNode.spin_once`, which takes the oldest of the pending (newest ``queue_size``)
+scans, runs the pipeline and publishes the outputs somebody subscribes to: outputs never go back in
+time, and with the default ``queue_size`` 1 the node always works on the newest scan. Slow inference
+therefore drops scans instead of building a backlog, exactly as Autoware's nodes do with a
+keep-last queue; memory stays bounded.
 
 A bad input is skipped: counted per reason, reported on ``/diagnostics`` at once (WARN with the
 reason), and the next scan is processed as usual.
@@ -199,7 +201,7 @@ class SegmentationNode:
             return len(self._pending)
 
     def spin_once(self, timeout_s: float = 0.0) -> bool:
-        """Process the newest pending scan, waiting up to ``timeout_s`` for one.
+        """Process the oldest pending scan (in stamp order), waiting up to ``timeout_s`` for one.
 
         Returns:
             True when a scan was taken (processed, skipped or not needed), False on timeout.
@@ -207,7 +209,7 @@ class SegmentationNode:
         with self._cond:
             if not self._pending and timeout_s > 0:
                 self._cond.wait_for(lambda: bool(self._pending), timeout=timeout_s)
-            item = self._pending.pop() if self._pending else None
+            item = self._pending.popleft() if self._pending else None
         if item is None:
             self._maybe_publish_diagnostics()
             return False

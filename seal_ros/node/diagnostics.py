@@ -34,7 +34,7 @@ class NodeCounters:
 
     received: int = 0
     processed: int = 0
-    dropped: int = 0  # pushed out of the pending slot by newer scans (newest first)
+    dropped: int = 0  # pushed out of the pending slot by newer scans (keep-last)
     idle: int = 0  # taken while no output had a subscriber: not computed
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     nonfinite_points: int = 0  # points left out of the network (NaN/inf), all scans

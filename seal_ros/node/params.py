@@ -64,7 +64,7 @@ class NodeParams:
     build_only: bool = False  # tensorrt: build / find the cached engine, then exit
     device: str = "cpu"  # cpu | cuda (torch/gather engines, kernel maps)
     threads: int = 0  # intra-op threads (0: library default)
-    queue_size: int = 1  # pending input scans kept (newest first); older ones are dropped
+    queue_size: int = 1  # newest input scans kept waiting (processed in order); older ones dropped
     frame_id: str = ""  # output frame; empty: the input cloud's
     filter: FilterParams = field(default_factory=FilterParams)
     diagnostics: DiagnosticsParams = field(default_factory=DiagnosticsParams)

@@ -159,7 +159,7 @@ def test_bad_inputs_are_skipped_counted_and_reported(h, package, pipeline):
     assert _status(io.on("/diagnostics")[-1], ": input").level == Level.OK
 
 
-def test_newest_first_slot_drops_older_scans(h, package, pipeline):
+def test_keep_last_slot_drops_older_scans_and_keeps_time_order(h, package, pipeline):
     io = h.RecordingIO()
     node = _node(package, pipeline, io, NodeParams(engine="gather", queue_size=2))
     msgs = [h.cloud_message(h.random_scan(2000, seed=i), stamp_ns=(i + 1) * 10**9)
@@ -169,7 +169,7 @@ def test_newest_first_slot_drops_older_scans(h, package, pipeline):
     assert node.pending == 2 and node.counters.dropped == 3
     assert node.spin_once() and node.spin_once() and not node.spin_once()
     stamps = [m.header.stamp.sec for m in io.on("~/output/segmentation")]
-    assert stamps == [5, 4]  # newest first
+    assert stamps == [4, 5]  # the newest two, never back in time
     assert [t.dropped_messages for t in io.on("~/output/timing")] == [3, 3]
 
 
