@@ -238,11 +238,16 @@ def _inverse(perm: torch.Tensor) -> torch.Tensor:
         0, perm, torch.arange(perm.numel(), device=perm.device))
 
 
-def _descending(counts: torch.Tensor) -> torch.Tensor:
-    """Position of every row when rows are sorted by ``counts``, largest first (stable)."""
-    # ascending is faster than descending=True; int32 keys sort ~4x faster than int64 on CPU
-    order = torch.argsort(counts.to(torch.int32).neg_(), stable=True)
-    return _inverse(order)
+def _descending(counts: torch.Tensor, most: int) -> torch.Tensor:
+    """Position of every row when rows are sorted by ``counts`` (all <= ``most``), largest first
+    (stable)."""
+    # ascending is faster than descending=True; on CPU int32 keys sort ~4x faster than int64 and
+    # uint8 keys (one radix pass) ~3x faster again
+    if most < 256:
+        key = (most - counts).to(torch.uint8)
+    else:
+        key = counts.to(torch.int32).neg_()
+    return _inverse(torch.argsort(key, stable=True))
 
 
 def _ranks(outs: Sequence[torch.Tensor], rows: int, n_ranks: int
@@ -255,12 +260,12 @@ def _ranks(outs: Sequence[torch.Tensor], rows: int, n_ranks: int
     out_all = torch.cat(list(outs))
     device = out_all.device
     received = torch.bincount(out_all, minlength=rows)  # (rows,) products per output row
-    pos = _descending(received)
+    pos = _descending(received, n_ranks)
     # m_r = rows receiving more than r products; rank r occupies rows 0 .. m_r - 1
     hist = torch.bincount(received, minlength=n_ranks + 1)
     m = hist.flip(0).cumsum(0).flip(0)[1:n_ranks + 1]  # (n_ranks,)
     start = torch.cat([m.new_zeros(1), m.cumsum(0)[:-1]])
-    seen = torch.zeros(rows, dtype=torch.int64, device=device)
+    seen = torch.zeros(rows, dtype=torch.int32, device=device)  # ranks < 2**31: half the traffic
     rank = []
     for o in outs:  # output rows repeat across blocks, never within one
         r = seen.index_select(0, o)
