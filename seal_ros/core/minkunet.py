@@ -170,7 +170,6 @@ class MinkUNet(nn.Module):
             self.head = nn.Linear(channels, out_channels)  # = 1x1x1 conv with bias
         self._convs = [m for m in self.modules() if isinstance(m, SparseConvolution)]
         self._default_algos = [m.algo for m in self._convs]
-        self._algo_device = ""
 
     def _match_conv_algo(self, device: torch.device) -> None:
         """Native algorithm for host tensors, spconv's own choice on CUDA.
@@ -179,11 +178,8 @@ class MinkUNet(nn.Module):
         ("implicit gemm only support cuda"): a CPU forward on a machine with the CUDA build would
         fail. Weights are KRSC for every algorithm, so switching changes no parameter.
         """
-        if device.type == self._algo_device:
-            return
         for conv, default in zip(self._convs, self._default_algos):
             conv.algo = default if device.type == "cuda" else ConvAlgo.Native
-        self._algo_device = device.type
 
     def forward_voxels(self, batch: SparseBatch) -> torch.Tensor:
         """Per-voxel features (M, out_channels), rows in ``batch.coords`` order."""

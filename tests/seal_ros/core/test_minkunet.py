@@ -96,7 +96,6 @@ def test_convs_built_for_cuda_run_on_cpu(batch_5k: SparseBatch) -> None:
     for conv in net._convs:  # what the CUDA build's constructor chooses
         conv.algo = ConvAlgo.MaskImplicitGemm
     net._default_algos = [ConvAlgo.MaskImplicitGemm] * len(net._convs)
-    net._algo_device = ""
     with torch.no_grad():
         got = net(batch_5k)
     assert torch.equal(got, ref)
