@@ -103,6 +103,30 @@ def test_maps_equal_brute_force(seed: int) -> None:
     assert counts["down1"] == coords.shape[0]
 
 
+@pytest.mark.parametrize("far", [(6, 14, 30), (2**20, 2**19, 60)])
+def test_maps_at_the_key_field_limits(far: tuple[int, int, int]) -> None:
+    """Blocks at cell 0 and at the far corner of every axis, two scans: offsets that leave a field
+    at either end must find nothing (int32 keys for the small grid, int64 for the huge one)."""
+    gen = torch.Generator().manual_seed(5)
+    block = torch.randint(0, 3, (120, 3), generator=gen)
+    corner = torch.tensor(far) - 2
+    cells = torch.cat([block, corner + block])
+    scans = torch.randint(0, 2, (cells.shape[0], 1), generator=gen)
+    coords = torch.unique(torch.cat([scans, cells], 1), dim=0).int()
+    assert int(coords[:, 1:].amin()) == 0 and coords[:, 1:].amax(0).tolist() == list(far)
+    for stem in (3, 5):
+        maps = build_kernel_maps(coords.flip(0), stem_kernel=stem)
+        for s in range(5):
+            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(s)] == _brute_subm(
+                maps.coords[s], 3)
+            if s:
+                assert [_pairs_set(*p) for p in maps.down_pairs(s)] == _brute_down(
+                    maps.coords[s - 1].long(), maps.coords[s])
+        if stem == 5:
+            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=5)] == _brute_subm(
+                maps.coords[0], 5)
+
+
 def test_stem_kernel_5() -> None:
     coords = _random_coords(3, M=150, side=8, scans=1)
     maps = build_kernel_maps(coords, stem_kernel=5)
