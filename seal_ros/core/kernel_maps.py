@@ -2,9 +2,9 @@
 
 A kernel map lists, per kernel offset, the (input row, output row) pairs that really exist. They are
 built outside the network, in torch, vectorised, with the same code on CPU and GPU: coordinates are
-packed once into bit-field keys (:class:`_Layout`: a neighbour offset is an addition, a parent cell
-a shift, int32 when the batch fits), sorted at every scale; the neighbours along one (di, dj) line
-of offsets come from ONE ``searchsorted`` of every voxel's line start, then a walk of 2r + 1 steps
+packed once into bit-field keys (:mod:`seal_ros.core.voxel_keys`: a neighbour offset is an
+addition, a parent cell a shift), sorted at every scale; the neighbours along one (di, dj) line of
+offsets come from ONE ``searchsorted`` of every voxel's line start, then a walk of 2r + 1 steps
 through the sorted keys (keys are unique, so the next neighbour on the line is at most one step on).
 
 Scales: scale 0 holds the input voxels; scale ``l`` (1..4) holds ``unique(floor(coord / 2))`` of
@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from seal_ros.core.voxel_keys import KeyLayout
 
 __all__ = ["ConvMap", "KernelMaps", "NUM_LEVELS", "build_kernel_maps", "grid_shape",
            "spconv_spatial_shapes"]
@@ -174,60 +176,6 @@ class KernelMaps:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Bit fields of a voxel key: ``scan | i | j | k`` from the high bits down.
-
-    Each cell field holds its largest cell plus ``reach``, so a neighbour offset up to ``reach``
-    per axis is a plain addition: it never carries out of its field, and a cell it pushes past
-    either end lands on a field value no voxel has. Keys sort as (scan, i, j, k), and a cell's
-    parent (every field halved) and its offset inside the parent are bit operations, at every
-    scale. int32 keys when they fit (faster sorts, half the traffic), else int64.
-    """
-
-    j: int  # bit shift of the j field (= bits of k)
-    i: int  # bit shift of the i field
-    scan: int  # bit shift of the scan field
-    dtype: torch.dtype
-
-    @staticmethod
-    def of(coords: torch.Tensor, reach: int) -> _Layout:
-        """Layout for (M, 4) int coords [scan, i, j, k], cells >= 0, offsets up to ``reach``."""
-        most = coords.amax(dim=0).tolist() if coords.shape[0] else [0, 0, 0, 0]
-        bits = [(int(c) + reach).bit_length() for c in most[1:]]
-        j, i = bits[2], bits[2] + bits[1]
-        scan = i + bits[0]
-        total = scan + int(most[0]).bit_length()
-        if total > 62:
-            raise ValueError(f"a key of cells up to {most} needs {total} bits (at most 62)")
-        return _Layout(j, i, scan, torch.int32 if total <= 30 else torch.int64)
-
-    def pack(self, coords: torch.Tensor) -> torch.Tensor:
-        """(M, 4) int coords -> (M,) keys."""
-        c = coords.to(self.dtype)
-        return (c[:, 0] << self.scan) | (c[:, 1] << self.i) | (c[:, 2] << self.j) | c[:, 3]
-
-    def unpack(self, keys: torch.Tensor) -> torch.Tensor:
-        """(M,) keys -> (M, 4) int32 coords."""
-        fields = [keys >> self.scan, (keys >> self.i) & ((1 << (self.scan - self.i)) - 1),
-                  (keys >> self.j) & ((1 << (self.i - self.j)) - 1), keys & ((1 << self.j) - 1)]
-        return torch.stack(fields, dim=1).to(torch.int32)
-
-    def offset(self, di: int, dj: int, dk: int) -> int:
-        """Key difference of a neighbour at cell offset (di, dj, dk)."""
-        return (di << self.i) + (dj << self.j) + dk
-
-    def parent(self, keys: torch.Tensor) -> torch.Tensor:
-        """Keys of ``floor(cell / 2)``: each cell field shifted right, its low bit dropped."""
-        cells = (1 << self.scan) - 1
-        spill = (1 << (self.j - 1)) | (1 << (self.i - 1))  # low bits of i and j, shifted down
-        return ((keys & cells) >> 1) & ~spill | (keys & ~cells)
-
-    def child_code(self, keys: torch.Tensor) -> torch.Tensor:
-        """Offset of each cell inside its parent, ``4 (i % 2) + 2 (j % 2) + k % 2``."""
-        return ((keys >> self.i) & 1) << 2 | ((keys >> self.j) & 1) << 1 | (keys & 1)
-
-
 def _gather(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``src.take(index)`` for 1-D ``src``; index_select is ~3x faster than take on CPU."""
     return src.index_select(0, index.reshape(-1)).view(index.shape)
@@ -253,7 +201,7 @@ def _walk(padded: torch.Tensor, query: torch.Tensor, pos: torch.Tensor, steps: i
     return pairs, torch.bincount(line_step, minlength=L * steps).tolist()
 
 
-def _half_pairs(keys: torch.Tensor, layout: _Layout, kernel: int
+def _half_pairs(keys: torch.Tensor, layout: KeyLayout, kernel: int
                 ) -> tuple[torch.Tensor, list[int]]:
     """Half sub-manifold pairs of one scale: every offset's in one (2, P) [in; out], rows as in
     ``keys``, and P per offset."""
@@ -328,7 +276,7 @@ def _ranks(outs: Sequence[torch.Tensor], received: torch.Tensor, n_ranks: int,
     return torch.split(flat, m.tolist())
 
 
-def _subm(keys: torch.Tensor, layout: _Layout, kernel: int, relabel: bool
+def _subm(keys: torch.Tensor, layout: KeyLayout, kernel: int, relabel: bool
           ) -> tuple[ConvMap, torch.Tensor]:
     """Sub-manifold map and ``pos``: each row's place when sorted by neighbour count, most first.
 
@@ -347,7 +295,7 @@ def _subm(keys: torch.Tensor, layout: _Layout, kernel: int, relabel: bool
     return ConvMap(half, ranks, None if relabel else pos), pos
 
 
-def _parents(fine: torch.Tensor, layout: _Layout
+def _parents(fine: torch.Tensor, layout: KeyLayout
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Coarse keys (sorted), each fine row's coarse row, each fine row's offset 0..7."""
     coarse, inverse = torch.unique(layout.parent(fine), return_inverse=True)
@@ -395,10 +343,10 @@ def build_kernel_maps(
         shape = torch.tensor(list(spatial_shape), device=coords.device)
         if bool((coords[:, 1:] >= shape).any()) or bool((coords < 0).any()):
             raise ValueError(f"coords lie outside spatial_shape {tuple(spatial_shape)}")
-    layout = _Layout.of(coords, max(1, stem_kernel // 2))
+    layout = KeyLayout.of(coords, reach=max(1, stem_kernel // 2))
     subm, down, up, scale_coords, scale_keys = [], [], [], [], []
     fine_code = fine_parent = None
-    keys = layout.pack(coords)
+    keys = layout.pack(*coords.unbind(1))
     for scale in range(levels + 1):
         conv, pos = _subm(keys, layout, 3, relabel=True)  # the scale moves to its network order
         order = _inverse(pos)

@@ -2,8 +2,9 @@
 
 Scans are concatenated along the point axis and delimited by ``offsets`` (never padded). Each point
 gets an integer cell in a cartesian or cylindrical grid; cells are packed with the scan index into
-one int64 key and made unique with ``torch.unique(return_inverse=True)``. The inverse map sends every
-point to its voxel, so per-voxel network outputs are gathered back to all points (no point is lost).
+one key (:mod:`seal_ros.core.voxel_keys`) and made unique with ``torch.unique(return_inverse=True)``.
+The inverse map sends every point to its voxel, so per-voxel network outputs are gathered back to
+all points (no point is lost).
 
 Voxel features: ``"first"`` keeps the features of the first point (lowest index) that falls in the
 voxel, like MinkowskiEngine's ``sparse_quantize`` used by SLidR; ``"mean"`` averages the voxel's points.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seal_ros.core.voxel_keys import KeyLayout
 from seal_ros.errors import ConfigError
 
 __all__ = ["GridKind", "SparseBatch", "VoxelGrid", "point_cells", "voxelize"]
@@ -188,19 +190,11 @@ def voxelize(
     shape = (cells.amax(dim=0) + 1).tolist() if N else [1, 1, 1]
     D, H, W = (int(s) for s in shape)
     scan = torch.repeat_interleave(torch.arange(B, device=xyz.device), counts)  # (N,)
-    key = ((scan * D + cells[:, 0]) * H + cells[:, 1]) * W + cells[:, 2]  # (N,) int64
-    if B * D * H * W <= torch.iinfo(torch.int32).max:
-        key = key.to(torch.int32)  # the CPU sort is per key byte: faster, same order
+    layout = KeyLayout.for_extent((B - 1, D - 1, H - 1, W - 1))
+    key = layout.pack(scan, *cells.unbind(1))  # int32 when it fits: the CPU sort is per byte
     uniq, inverse = torch.unique(key, return_inverse=True)  # (M,), (N,)
-    uniq = uniq.to(torch.int64)
     M = uniq.shape[0]
-
-    # decode the sorted keys back to [scan, i, j, k]
-    k = uniq % W
-    j = (uniq // W) % H
-    i = (uniq // (W * H)) % D
-    b = uniq // (W * H * D)
-    coords = torch.stack([b, i, j, k], dim=1).to(torch.int32).contiguous()  # (M, 4)
+    coords = layout.unpack(uniq)  # (M, 4) [scan, i, j, k], sorted
 
     if mode is Reduce.FIRST:
         point_index = torch.arange(N, device=xyz.device)
