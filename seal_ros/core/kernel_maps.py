@@ -344,7 +344,7 @@ def build_kernel_maps(
         if bool((coords[:, 1:] >= shape).any()) or bool((coords < 0).any()):
             raise ValueError(f"coords lie outside spatial_shape {tuple(spatial_shape)}")
     layout = KeyLayout.of(coords, reach=max(1, stem_kernel // 2))
-    subm, down, up, scale_coords, scale_keys = [], [], [], [], []
+    subm, down, up, scale_coords = [], [], [], []
     fine_code = fine_parent = None
     keys = layout.pack(*coords.unbind(1))
     for scale in range(levels + 1):
@@ -352,9 +352,8 @@ def build_kernel_maps(
         order = _inverse(pos)
         keys = keys.index_select(0, order)
         subm.append(conv)
-        scale_keys.append(keys)
         if scale == 0:
-            first_order = order
+            first_order, first_keys = order, keys
             scale_coords.append(coords.index_select(0, order))
         else:  # the down map into this scale, with coarse rows in network order
             scale_coords.append(layout.unpack(keys))
@@ -366,6 +365,6 @@ def build_kernel_maps(
             keys, fine_parent, fine_code = _parents(keys, layout)
     stem = None
     if stem_kernel != 3:
-        stem = _subm(scale_keys[0], layout, stem_kernel, relabel=False)[0]
+        stem = _subm(first_keys, layout, stem_kernel, relabel=False)[0]
     return KernelMaps(coords=tuple(scale_coords), order=first_order, subm=tuple(subm),
                       down=tuple(down), up=tuple(up), stem=stem, stem_kernel=stem_kernel)
