@@ -2,9 +2,9 @@
 
 Scans are concatenated along the point axis and delimited by ``offsets`` (never padded). Each point
 gets an integer cell in a cartesian or cylindrical grid; cells are packed with the scan index into
-one key (:mod:`seal_ros.core.voxel_keys`) and made unique with ``torch.unique(return_inverse=True)``.
-The inverse map sends every point to its voxel, so per-voxel network outputs are gathered back to
-all points (no point is lost).
+one key (:mod:`seal_ros.core.voxel_keys`) and made unique with
+``torch.unique(return_inverse=True)``. The inverse map sends every point to its voxel, so per-voxel
+network outputs are gathered back to all points (no point is lost).
 
 Voxel features: ``"first"`` keeps the features of the first point (lowest index) that falls in the
 voxel, like MinkowskiEngine's ``sparse_quantize`` used by SLidR; ``"mean"`` averages the voxel's points.

@@ -32,7 +32,8 @@ Contract between the parts (every adapter and the replay tool rely on it):
   ``on_cloud(msg)`` / ``on_image(camera, msg)`` / ``on_camera_info(camera, msg)`` /
   ``on_tf(msg, static=...)``, can publish ``node.publications()``; a worker thread calls
   ``spin_once(timeout_s)`` which processes the oldest of the newest ``queue_size`` pending scans
-  (older ones are dropped and counted; outputs stay in time order). Outputs nobody subscribes to are not computed.
+  (older ones are dropped and counted; outputs stay in time order). Outputs nobody subscribes to
+  are not computed.
   ``seal_ros.node.dds_node`` is the reference adapter.
 - Parameters: :mod:`seal_ros.node.params` (``config/segment.param.yaml``); the model:
   :class:`seal_ros.model_package.ModelPackage`.

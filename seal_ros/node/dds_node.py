@@ -11,7 +11,8 @@ Topics are those of :mod:`seal_ros.node`; ``~`` expands to ``--output-prefix`` (
 ``/seal_segmentation``, i.e. ``/<node name>``), ``--input`` remaps ``~/input/pointcloud`` and
 ``--remap FROM:=TO`` any other name. A reader thread takes DDS samples and hands them to the node
 (byte fields are viewed, never copied element by element); a worker thread processes the pending
-scans (keep-last, in order). SIGINT / SIGTERM stop both and close the participant; the exit code is 0.
+scans (keep-last, in order). SIGINT / SIGTERM stop both and close the participant; the exit code
+is 0.
 """
 
 from __future__ import annotations
