@@ -3,9 +3,10 @@
 A kernel map lists, per kernel offset, the (input row, output row) pairs that really exist. They are
 built outside the network, in torch, vectorised, with the same code on CPU and GPU: coordinates are
 packed once into bit-field keys (:mod:`seal_ros.core.voxel_keys`: a neighbour offset is an
-addition, a parent cell a shift), sorted at every scale; the neighbours along one (di, dj) line of
-offsets come from ONE ``searchsorted`` of every voxel's line start, then a walk of 2r + 1 steps
-through the sorted keys (keys are unique, so the next neighbour on the line is at most one step on).
+addition, a parent cell a shift), sorted at every scale; every voxel walks its lines of offsets
+(fixed di, dj; dk = -r .. r) through the sorted keys (keys are unique, so the next neighbour on a
+line is at most one row on). A line starts from a ``searchsorted`` of its first cell when it opens
+an i-slab, else from a step or two on from where the previous line ended (:func:`_half_pairs`).
 
 Scales: scale 0 holds the input voxels; scale ``l`` (1..4) holds ``unique(floor(coord / 2))`` of
 scale ``l - 1`` per scan, exactly the output sites of spconv's ``SparseConv3d(k=2, s=2)`` on a grid
@@ -181,30 +182,33 @@ def _gather(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return src.index_select(0, index.reshape(-1)).view(index.shape)
 
 
-def _walk(padded: torch.Tensor, query: torch.Tensor, pos: torch.Tensor, steps: int
-          ) -> tuple[torch.Tensor, list[int]]:
-    """Pairs (2, P) [in; out] of ``steps`` cells along lines of offsets, and P per (line, step).
-
-    ``query`` (L, M) is the first cell of each row's line and ``pos`` (L, M) the first row whose
-    key is >= it; keys are unique and sorted, so a hit moves one row on. One ``nonzero`` over all
-    lines and steps: its (line, step, out) order is spconv's offset order, outputs ascending.
-    """
-    L, M = query.shape
-    hits = torch.empty(L, steps, M, dtype=torch.bool, device=query.device)
-    rows = torch.empty(L, steps, M, dtype=pos.dtype, device=query.device)  # int32: half the traffic
-    for step in range(steps):
-        rows[:, step] = pos
-        torch.eq(_gather(padded, pos), query + step, out=hits[:, step])
-        pos = pos + hits[:, step]
-    line_step, out = hits.view(L * steps, M).nonzero(as_tuple=True)
-    pairs = torch.stack([rows.view(-1).index_select(0, line_step * M + out).long(), out])
-    return pairs, torch.bincount(line_step, minlength=L * steps).tolist()
+def _skip(sorted_keys: torch.Tensor, padded: torch.Tensor, query: torch.Tensor,
+          pos: torch.Tensor, tries: int = 2) -> torch.Tensor:
+    """First row whose key is >= ``query``, given ``pos`` at or before it: ``tries`` steps on,
+    then a search for the rows still short (most lines start within a step or two of where the
+    previous line's walk ended; a search costs as much as ~10 steps)."""
+    for _ in range(tries):
+        pos = pos + (_gather(padded, pos) < query)
+    short = (_gather(padded, pos) < query).nonzero().squeeze(1)
+    if short.numel():
+        pos[short] = torch.searchsorted(sorted_keys, query.index_select(0, short), out_int32=True)
+    return pos
 
 
 def _half_pairs(keys: torch.Tensor, layout: KeyLayout, kernel: int
                 ) -> tuple[torch.Tensor, list[int]]:
     """Half sub-manifold pairs of one scale: every offset's in one (2, P) [in; out], rows as in
-    ``keys``, and P per offset."""
+    ``keys``, and P per offset.
+
+    Every row walks its half offsets in key order, one line of cells at a time: line (0, 0)
+    (cells k + 1 .. k + r) from the next row, then each line (di, dj) > (0, 0) (cells k - r ..
+    k + r). A step compares the key at ``pos`` with the cell and moves one row on a hit (keys
+    are unique and sorted). The first line of an i-slab (dj = -r) is searched; the next line is
+    one column on and starts at or after where the last walk ended (a key between the two would
+    need a cell above ``k_max + r``, beyond any voxel: the k field holds up to ``k_max + r``), so
+    :func:`_skip` finds it from there. One ``nonzero`` over the (offset, row) hits gives spconv's
+    offset order, outputs ascending.
+    """
     M, r = keys.shape[0], kernel // 2
     n_half = (kernel**3 - 1) // 2
     device = keys.device
@@ -215,19 +219,30 @@ def _half_pairs(keys: torch.Tensor, layout: KeyLayout, kernel: int
     else:
         sorted_keys, order = torch.sort(keys)
     padded = torch.cat([sorted_keys, sorted_keys.new_full((1,), torch.iinfo(keys.dtype).max)])
-    # line (0, 0) needs no search: the first key > k is the next row (keys are unique)
-    next_row = torch.arange(1, M + 1, device=device, dtype=torch.int32)[None, :]
-    centre, centre_sizes = _walk(padded, sorted_keys[None, :] + 1, next_row, r)
-    lines = [(di, dj) for di in range(0, r + 1) for dj in range(-r, r + 1) if (di, dj) > (0, 0)]
-    line_start = torch.tensor([layout.offset(di, dj, -r) for di, dj in lines], dtype=keys.dtype,
-                              device=device)
-    query = sorted_keys[None, :] + line_start[:, None]  # (L, M) first cell of each line
-    first = torch.searchsorted(sorted_keys, query, out_int32=True)
-    rest, rest_sizes = _walk(padded, query, first, 2 * r + 1)
-    pairs = torch.cat([centre, rest], dim=1)
+    hits = torch.empty(n_half, M, dtype=torch.bool, device=device)
+    rows = torch.empty(n_half, M, dtype=torch.int32, device=device)  # int32: half the traffic
+    pos = torch.arange(1, M + 1, device=device, dtype=torch.int32)  # the first key > k's row
+    lines = [(di, dj) for di in range(0, r + 1) for dj in range(-r, r + 1) if (di, dj) >= (0, 0)]
+    offset = 0
+    for di, dj in lines:
+        if (di, dj) == (0, 0):
+            query, steps = sorted_keys + 1, r
+        else:
+            query, steps = sorted_keys + layout.offset(di, dj, -r), 2 * r + 1
+            if dj == -r:
+                pos = torch.searchsorted(sorted_keys, query, out_int32=True)
+            else:
+                pos = _skip(sorted_keys, padded, query, pos)
+        for step in range(steps):
+            rows[offset] = pos
+            torch.eq(_gather(padded, pos), query + step, out=hits[offset])
+            pos = pos + hits[offset]
+            offset += 1
+    offset_id, out = hits.nonzero(as_tuple=True)
+    pairs = torch.stack([rows.view(-1).index_select(0, offset_id * M + out).long(), out])
     if order is not None:
         pairs = _gather(order, pairs)
-    return pairs, centre_sizes + rest_sizes
+    return pairs, torch.bincount(offset_id, minlength=n_half).tolist()
 
 
 def _inverse(perm: torch.Tensor) -> torch.Tensor:

@@ -127,6 +127,24 @@ def test_maps_at_the_key_field_limits(far: tuple[int, int, int]) -> None:
                 maps.coords[0], 5)
 
 
+@pytest.mark.parametrize("height", [1, 2, 3])
+def test_flat_clouds(height: int) -> None:
+    """A cloud 1-3 cells high: the k field is at its narrowest, and a column's line of cells
+    ends close to where the next column's starts."""
+    gen = torch.Generator().manual_seed(height)
+    cells = torch.cat([torch.randint(0, 10, (400, 2), generator=gen),
+                       torch.randint(0, height, (400, 1), generator=gen)], 1)
+    coords = torch.unique(torch.cat([torch.zeros(400, 1, dtype=torch.int64), cells], 1), dim=0)
+    for stem in (3, 5):
+        maps = build_kernel_maps(coords.flip(0).int(), stem_kernel=stem)
+        for s in range(5):
+            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(s)] == _brute_subm(
+                maps.coords[s], 3)
+        if stem == 5:
+            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=5)] == _brute_subm(
+                maps.coords[0], 5)
+
+
 def test_stem_kernel_5() -> None:
     coords = _random_coords(3, M=150, side=8, scans=1)
     maps = build_kernel_maps(coords, stem_kernel=5)
