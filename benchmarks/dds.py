@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from seal_ros.adapters import dds, dds_types  # noqa: E402
+from seal_ros.adapters import dds, dds_bytes, dds_types  # noqa: E402
 from seal_ros.core import codec  # noqa: E402
 
 QOS = {"default": dds.DEFAULT, "sensor": dds.SENSOR_DATA}
@@ -57,7 +57,7 @@ def to_message(cloud: codec.CloudData, stamp_ns: int, fast: bool) -> dds_types.P
 
 def serialise_ms(n_points: int, fast: bool, repeats: int) -> tuple[float, float]:
     """Median serialise and deserialise times of one cloud, milliseconds."""
-    dds_types.set_fast_bytes(fast)
+    dds_bytes.set_fast_bytes(fast)
     msg = to_message(make_cloud(n_points, 0), 0, fast)
     ser, de = [], []
     for _ in range(repeats):
@@ -76,7 +76,7 @@ def serialise_ms(n_points: int, fast: bool, repeats: int) -> tuple[float, float]
 def publisher(args: argparse.Namespace) -> int:
     """The second process: wait for a subscriber, send ``count`` clouds."""
     fast = not args.slow
-    dds_types.set_fast_bytes(fast)
+    dds_bytes.set_fast_bytes(fast)
     clouds = [make_cloud(args.points, seed) for seed in range(args.count)]
     with dds.DdsTransport(dds.DdsConfig(domain_id=args.domain)) as transport:
         pub = transport.publisher(args.topic, dds_types.PointCloud2_, QOS[args.qos])
@@ -94,7 +94,7 @@ def publisher(args: argparse.Namespace) -> int:
 def latency_ms(n_points: int, fast: bool, count: int, domain: int, interval_ms: float,
                qos: str) -> list[float]:
     """Publish -> callback latencies of ``count`` clouds from a second process."""
-    dds_types.set_fast_bytes(fast)
+    dds_bytes.set_fast_bytes(fast)
     latencies: list[float] = []
     received: list[dds_types.PointCloud2_] = []
 
@@ -155,7 +155,7 @@ def main() -> int:
                   f"{ser:>7.2f} {de:>8.2f} {statistics.median(lat) if lat else float('nan'):>8.1f}"
                   f" {p90:>8.1f} {max(lat, default=float('nan')):>8.1f} {len(lat):>3}",
                   flush=True)
-    dds_types.set_fast_bytes(True)
+    dds_bytes.set_fast_bytes(True)
     return 0
 
 

@@ -6,16 +6,8 @@ Each class mirrors its ``.msg`` definition field for field (same order, same IDL
 a sample's bytes equal ``rosbags``' ``Typestore.serialize_cdr`` of the same message, the
 4-byte encapsulation header included.
 
-**Fast byte sequences.** cyclonedds-python (de)serialises ``sequence<uint8>`` one element at a time
-into a Python list (about 100 ms for a 2 MB cloud). For the byte fields listed in
-:data:`BYTE_FIELDS` (``PointCloud2.data``, ``Image.data``, ``SegmentationInfo.palette``) the
-declared type stays ``sequence<uint8>``, so the XTypes type object and the type name are what ROS
-expects, but the serialisation machine is swapped for :class:`RawBytesMachine`: a 4-aligned
-``uint32`` length followed by the raw bytes. That is exactly the XCDR1 (and XCDR2) encoding of a
-``sequence<uint8>``, so peers cannot tell the difference. Writers accept ``bytes``, ``bytearray``,
-``memoryview`` or a numpy array for these fields (no per-element work); readers get ``bytes``
-(``np.frombuffer`` views them). :func:`set_fast_bytes` switches back to the stock machine (for the
-benchmark only).
+Byte sequences (``PointCloud2.data``, ``Image.data``, ``SegmentationInfo.palette``) travel as
+raw bytes, not element by element (:mod:`seal_ros.adapters.dds_bytes`).
 
 :func:`to_dds` and :func:`from_dds` convert between these classes and ``rosbags`` messages (of
 :func:`seal_ros.interfaces.typestore`), so the codec and bag code serve both transports.
@@ -31,101 +23,9 @@ from typing import Any
 import numpy as np
 from cyclonedds.idl import IdlStruct
 from cyclonedds.idl import types as t
-from cyclonedds.idl._machinery import (  # private, pinned by tests/seal_ros/adapters/test_dds.py
-    BytesMachine,
-    PlainCdrV2SequenceOfPrimitiveMachine,
-    StructMachine,
-)
 
+from seal_ros.adapters.dds_bytes import BYTE_FIELDS, byte_view, fast_bytes_enabled, raw_bytes
 from seal_ros.errors import CodecError
-
-# ----------------------------------------------------------------------- fast byte sequences --
-
-
-def _byte_view(value: Any) -> Any:
-    """``value`` as a flat byte buffer without copying (bytes, bytearray, memoryview, ndarray)."""
-    if isinstance(value, (bytes, bytearray)):
-        return value
-    if isinstance(value, np.ndarray):
-        if not value.flags.c_contiguous:
-            value = np.ascontiguousarray(value)
-        return memoryview(value.reshape(-1).view(np.uint8))
-    if isinstance(value, memoryview):
-        return value.cast("B") if value.format != "B" or value.ndim != 1 else value
-    if isinstance(value, (list, tuple)):
-        return bytes(value)
-    try:
-        return memoryview(value).cast("B")
-    except TypeError:
-        raise CodecError(f"a byte sequence field got a {type(value).__name__}; expected bytes, "
-                         f"bytearray, memoryview or a uint8 numpy array") from None
-
-
-class RawBytesMachine(BytesMachine):
-    """``sequence<uint8>`` as a ``uint32`` length and the raw bytes: its XCDR1/XCDR2 wire format."""
-
-    def __init__(self) -> None:
-        super().__init__(bound=None)
-
-    def serialize(self, buffer: Any, value: Any, *args: Any, **kwargs: Any) -> None:
-        view = _byte_view(value)
-        buffer.align(4)
-        buffer.write("I", 4, len(view) if not isinstance(view, memoryview) else view.nbytes)
-        buffer.write_bytes(view)
-
-
-BYTE_FIELDS: dict[str, tuple[str, ...]] = {}
-"""``{DDS class name: byte-sequence fields served by RawBytesMachine}``, filled by :func:`_fast`."""
-
-_MACHINES: dict[tuple[type, str], tuple[Any, Any]] = {}  # (class, field) -> (stock v1, stock v2)
-_FAST = True
-
-
-def _struct_machines(cls: type) -> tuple[StructMachine, StructMachine]:
-    cls.__idl__.populate()
-    v1, v2 = cls.__idl__.v1_machine, cls.__idl__.v2_machine
-    if not isinstance(v1, StructMachine) or not isinstance(v2, StructMachine):
-        raise TypeError(f"{cls.__name__}: expected final-struct machines, got {type(v1).__name__}"
-                        f" / {type(v2).__name__} (cyclonedds version change?)")
-    return v1, v2
-
-
-def _fast(*names: str) -> Any:
-    """Class decorator: serve the ``sequence<uint8>`` fields ``names`` with :class:`RawBytesMachine`."""
-    def apply(cls: type) -> type:
-        v1, v2 = _struct_machines(cls)
-        for name in names:
-            for machine in (v1, v2):
-                stock = machine.members_machines[name]
-                if not (isinstance(stock, PlainCdrV2SequenceOfPrimitiveMachine)
-                        and stock.code == "B" and stock.max_length is None):
-                    raise TypeError(f"{cls.__name__}.{name} is not an unbounded sequence<uint8>")
-            _MACHINES[(cls, name)] = (v1.members_machines[name], v2.members_machines[name])
-            v1.members_machines[name] = RawBytesMachine()
-            v2.members_machines[name] = RawBytesMachine()
-        BYTE_FIELDS[cls.__name__] = tuple(names)
-        return cls
-    return apply
-
-
-def set_fast_bytes(enabled: bool) -> None:
-    """Use the raw-bytes machine (default) or cyclonedds' element-wise one for byte sequences.
-
-    Process-wide; only meant for measuring the difference. With the stock machine, writers need
-    ``bytes`` (not numpy arrays) and readers get lists of ints.
-    """
-    global _FAST
-    for (cls, name), (stock_v1, stock_v2) in _MACHINES.items():
-        v1, v2 = _struct_machines(cls)
-        v1.members_machines[name] = RawBytesMachine() if enabled else stock_v1
-        v2.members_machines[name] = RawBytesMachine() if enabled else stock_v2
-    _FAST = bool(enabled)
-
-
-def fast_bytes_enabled() -> bool:
-    """Whether byte sequences use :class:`RawBytesMachine`."""
-    return _FAST
-
 
 # ------------------------------------------------------------------------------------ types --
 # Typenames use dots (cyclonedds turns them into "::"): "sensor_msgs.msg.dds_.PointCloud2_" is
@@ -158,7 +58,7 @@ class PointField_(IdlStruct, typename="sensor_msgs.msg.dds_.PointField_"):
     count: t.uint32 = 0
 
 
-@_fast("data")
+@raw_bytes("data")
 @dataclass
 class PointCloud2_(IdlStruct, typename="sensor_msgs.msg.dds_.PointCloud2_"):
     """sensor_msgs/msg/PointCloud2; ``data`` travels as raw bytes."""
@@ -174,7 +74,7 @@ class PointCloud2_(IdlStruct, typename="sensor_msgs.msg.dds_.PointCloud2_"):
     is_dense: bool = False
 
 
-@_fast("data")
+@raw_bytes("data")
 @dataclass
 class Image_(IdlStruct, typename="sensor_msgs.msg.dds_.Image_"):
     """sensor_msgs/msg/Image; ``data`` travels as raw bytes."""
@@ -286,7 +186,7 @@ class TFMessage_(IdlStruct, typename="tf2_msgs.msg.dds_.TFMessage_"):
     transforms: t.sequence[TransformStamped_] = field(default_factory=list)
 
 
-@_fast("palette")
+@raw_bytes("palette")
 @dataclass
 class SegmentationInfo_(IdlStruct, typename="seal_msgs.msg.dds_.SegmentationInfo_"):
     """seal_msgs/msg/SegmentationInfo (msg/msg/SegmentationInfo.msg); ``palette`` as raw bytes."""
@@ -432,8 +332,8 @@ def to_dds(msg: Any, cls: "type[IdlStruct] | str | None" = None) -> Any:
         elif kind == "structs":
             kwargs[name] = [to_dds(v, detail) for v in value]
         elif kind == "bytes":
-            if not _FAST:
-                value = bytes(_byte_view(value))
+            if not fast_bytes_enabled():
+                value = bytes(byte_view(value))
             elif isinstance(value, (list, tuple)):
                 value = bytes(value)
             kwargs[name] = value
@@ -475,9 +375,8 @@ def from_dds(sample: Any, typestore: Any) -> Any:
     return target(**kwargs)
 
 
-__all__ = ["BYTE_FIELDS", "BY_ROS_NAME", "MESSAGE_TYPES", "CameraInfo_", "DiagnosticArray_",
+__all__ = ["BY_ROS_NAME", "MESSAGE_TYPES", "CameraInfo_", "DiagnosticArray_",
            "DiagnosticStatus_", "Header_", "Image_", "KeyValue_", "PointCloud2_", "PointField_",
-           "Quaternion_", "RawBytesMachine", "RegionOfInterest_", "SegmentationInfo_",
+           "Quaternion_", "RegionOfInterest_", "SegmentationInfo_",
            "SegmentationTiming_", "TFMessage_", "Time_", "Transform_", "TransformStamped_",
-           "Vector3_", "dds_class", "dds_typename", "fast_bytes_enabled", "from_dds",
-           "ros_typename", "set_fast_bytes", "to_dds"]
+           "Vector3_", "dds_class", "dds_typename", "from_dds", "ros_typename", "to_dds"]

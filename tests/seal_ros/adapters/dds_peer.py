@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from seal_ros.adapters import dds, dds_types
+from seal_ros.adapters import dds, dds_bytes, dds_types
 from seal_ros.core import codec
 
 QOS = {"sensor": dds.SENSOR_DATA, "default": dds.DEFAULT, "latched": dds.LATCHED}
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.slow:
-        dds_types.set_fast_bytes(False)
+        dds_bytes.set_fast_bytes(False)
     with dds.DdsTransport(dds.DdsConfig(domain_id=args.domain)) as transport:
         if args.mode == "info":
             pub = transport.publisher(args.topic, dds_types.SegmentationInfo_, dds.LATCHED)

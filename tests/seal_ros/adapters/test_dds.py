@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from seal_ros import interfaces
-from seal_ros.adapters import dds, dds_types
+from seal_ros.adapters import dds, dds_bytes, dds_types
 from seal_ros.adapters.dds_types import (
     DiagnosticArray_,
     Image_,
@@ -162,7 +162,7 @@ def test_fast_path_keeps_wire_format_and_type(store, fast):
     msg = _ros_messages(store)["sensor_msgs/msg/PointCloud2"]
     expected = bytes(store.serialize_cdr(msg, "sensor_msgs/msg/PointCloud2"))
     try:
-        dds_types.set_fast_bytes(fast)
+        dds_bytes.set_fast_bytes(fast)
         sample = dds_types.to_dds(msg)
         assert sample.serialize(use_version_2=False) == expected
         back = PointCloud2_.deserialize(expected)
@@ -170,7 +170,7 @@ def test_fast_path_keeps_wire_format_and_type(store, fast):
         np.testing.assert_array_equal(codec.read_points(back, ("x", "y", "z", "intensity")),
                                       codec.read_points(msg, ("x", "y", "z", "intensity")))
     finally:
-        dds_types.set_fast_bytes(True)
+        dds_bytes.set_fast_bytes(True)
     # the XTypes type still declares sequence<uint8>, as ROS' IDL does
     assert PointCloud2_.__idl__.get_type_info() is not None  # the XTypes type object builds
     hints = PointCloud2_.__annotations__["data"]
