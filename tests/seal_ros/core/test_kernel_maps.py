@@ -66,6 +66,15 @@ def _sums(conv: ConvMap, outs: list[torch.Tensor], rows: int) -> set[tuple[int, 
     return got
 
 
+def _assert_subm_like_brute_force(maps: KernelMaps) -> None:
+    """Every scale's 3x3x3 pairs, and the stem's when it is not 3, equal the dict's."""
+    for s, coords in enumerate(maps.coords):
+        assert [_pairs_set(i, o) for i, o in maps.subm_pairs(s)] == _brute_subm(coords, 3)
+    if maps.stem_kernel != 3:
+        assert [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=maps.stem_kernel)] == \
+            _brute_subm(maps.coords[0], maps.stem_kernel)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_maps_equal_brute_force(seed: int) -> None:
     coords = _random_coords(seed)
@@ -116,15 +125,10 @@ def test_maps_at_the_key_field_limits(far: tuple[int, int, int]) -> None:
     assert int(coords[:, 1:].amin()) == 0 and coords[:, 1:].amax(0).tolist() == list(far)
     for stem in (3, 5):
         maps = build_kernel_maps(coords.flip(0), stem_kernel=stem)
-        for s in range(5):
-            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(s)] == _brute_subm(
-                maps.coords[s], 3)
-            if s:
-                assert [_pairs_set(*p) for p in maps.down_pairs(s)] == _brute_down(
-                    maps.coords[s - 1].long(), maps.coords[s])
-        if stem == 5:
-            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=5)] == _brute_subm(
-                maps.coords[0], 5)
+        _assert_subm_like_brute_force(maps)
+        for s in range(1, 5):
+            assert [_pairs_set(*p) for p in maps.down_pairs(s)] == _brute_down(
+                maps.coords[s - 1].long(), maps.coords[s])
 
 
 @pytest.mark.parametrize("height", [1, 2, 3])
@@ -136,13 +140,7 @@ def test_flat_clouds(height: int) -> None:
                        torch.randint(0, height, (400, 1), generator=gen)], 1)
     coords = torch.unique(torch.cat([torch.zeros(400, 1, dtype=torch.int64), cells], 1), dim=0)
     for stem in (3, 5):
-        maps = build_kernel_maps(coords.flip(0).int(), stem_kernel=stem)
-        for s in range(5):
-            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(s)] == _brute_subm(
-                maps.coords[s], 3)
-        if stem == 5:
-            assert [_pairs_set(i, o) for i, o in maps.subm_pairs(0, kernel=5)] == _brute_subm(
-                maps.coords[0], 5)
+        _assert_subm_like_brute_force(build_kernel_maps(coords.flip(0).int(), stem_kernel=stem))
 
 
 def test_stem_kernel_5() -> None:
