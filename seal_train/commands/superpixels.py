@@ -6,6 +6,7 @@ sharded over machines with --shard I/N.
 Examples:
     python -m seal_train superpixels --data drive/nuscenes --source slic --out sp/slic --workers 2
     python -m seal_train superpixels --data drive/nuscenes --source oracle --out sp/oracle
+    python -m seal_train superpixels --data drive/nuscenes --source oracle-slic --out sp/cut
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from seal_train.errors import ConfigError
 from seal_train.sources.detect import open_source
 from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES, SlicSource
+from seal_train.superpixels.sources import SOURCES, OracleSlicSource, SlicSource
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -32,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes (default: all cores)")
     parser.add_argument("--shard", default="0/1", help="I/N: this process does frames I::N")
-    parser.add_argument("--slic-segments", type=int, default=SlicSource.n_segments)
+    parser.add_argument("--slic-segments", type=int, default=SlicSource.n_segments,
+                        help="SLIC parameters (--source slic and oracle-slic)")
     parser.add_argument("--slic-compactness", type=float, default=SlicSource.compactness)
     parser.add_argument("--slic-sigma", type=float, default=SlicSource.sigma)
     parser.add_argument("--overwrite", action="store_true",
@@ -49,8 +51,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    slic = SlicSource(args.slic_segments, args.slic_compactness, args.slic_sigma)
     if args.source == "slic":
-        source = SlicSource(args.slic_segments, args.slic_compactness, args.slic_sigma)
+        source = slic
+    elif args.source == "oracle-slic":
+        source = OracleSlicSource(slic)
     else:
         source = SOURCES[args.source]()
     out = args.out or args.data.resolve().parent / f"superpixels-{args.source}"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES, SlicSource
+from seal_train.superpixels.sources import SOURCES
 
 log = logging.getLogger(__name__)
 COMPLETE = "COMPLETE"
@@ -35,6 +35,6 @@ def synthetic_drive(scenes: int, frames: int, seed: int, cache_dir: Path | None 
 
 def ensure_superpixels(frames, store_dir: Path, source_name: str) -> Path:
     """Make (or finish) the superpixel store for ``frames``; resumable, all cores."""
-    source = SlicSource() if source_name == "slic" else SOURCES[source_name]()
+    source = SOURCES[source_name]()
     generate(frames, source, store_dir, workers=os.cpu_count() or 1)
     return store_dir

@@ -7,8 +7,8 @@ import pytest
 
 from seal_train.errors import DatasetError
 from seal_train.sources import CameraView, Frame
-from seal_train.superpixels import (NO_SEGMENT, Manifest, OracleSource, SlicSource,
-                                    SuperpixelStore, densify)
+from seal_train.superpixels import (NO_SEGMENT, Manifest, OracleSlicSource, OracleSource,
+                                    SlicSource, SuperpixelStore, densify)
 from seal_train.superpixels.generate import generate, segment_counts
 
 K = np.array([[200.0, 0, 200], [0, 200, 112], [0, 0, 1]])
@@ -94,3 +94,24 @@ def test_oracle_uses_instance_masks_with_sky_as_no_segment():
     out = OracleSource().segment(camera)
     np.testing.assert_array_equal(out == NO_SEGMENT, camera.instance_mask == 0)
     assert sorted(np.unique(out[out != NO_SEGMENT]).tolist()) == [0, 1, 2]
+
+
+def test_oracle_cut_by_slic_is_the_product_of_both_partitions():
+    rng = np.random.default_rng(3)
+    mask = np.zeros((225, 400), np.uint16)
+    mask[60:, :130], mask[60:, 130:310], mask[60:, 310:] = 5, 9, 2  # sky above row 60
+    camera = CameraView(name="CAM", image_id="s/0/CAM", image=_image(rng), K=K,
+                        T_cam_lidar=np.eye(4), stamp_ns=0, instance_mask=mask)
+    slic = SlicSource(n_segments=40)
+    out = OracleSlicSource(slic).segment(camera)
+    np.testing.assert_array_equal(out == NO_SEGMENT, mask == 0)
+    valid = mask > 0
+    ids, superpixels, instances = out[valid], slic.segment(camera)[valid], mask[valid]
+    pairs = np.unique(np.stack([superpixels, instances]), axis=1)
+    # one id per (superpixel, instance) pair: nothing merged across either boundary, nothing split
+    assert np.unique(ids).tolist() == list(range(pairs.shape[1]))
+    for segment in np.unique(ids):
+        inside = ids == segment
+        assert len(np.unique(superpixels[inside])) == len(np.unique(instances[inside])) == 1
+    assert pairs.shape[1] > len(np.unique(superpixels)) > 3
+    assert OracleSlicSource(slic).parameters() == {"slic": slic.parameters()}
