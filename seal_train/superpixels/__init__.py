@@ -4,5 +4,5 @@ from seal_train.superpixels.sources import (SOURCES, OracleSlicSource, OracleSou
                                            SuperpixelSource)
 from seal_train.superpixels.store import NO_SEGMENT, Manifest, SuperpixelStore, densify
 
-__all__ = ["NO_SEGMENT", "SOURCES", "Manifest", "OracleSlicSource", "OracleSource", "SlicSource", "SuperpixelSource",
-           "SuperpixelStore", "densify"]
+__all__ = ["NO_SEGMENT", "SOURCES", "Manifest", "OracleSlicSource", "OracleSource", "SlicSource",
+           "SuperpixelSource", "SuperpixelStore", "densify"]
