@@ -17,7 +17,7 @@ class DataConfig:
     path: Path | None = None  # dataset root or bag; None = the built-in synthetic drive (cached)
     split: str = "all"  # nuScenes split name or scene-list file; ignored for other formats
     superpixels: Path | None = None  # superpixel store; None = <cache>/superpixels-<source>
-    superpixel_source: str = "slic"  # slic | oracle (used when the store must be made)
+    superpixel_source: str = "slic"  # slic | oracle | oracle-slic (when the store is made)
     workers: int = 1  # DataLoader worker processes per rank
     synthetic_scenes: int = 2  # built-in drive only: scenes to generate
     synthetic_frames: int = 40  # built-in drive only: frames per scene

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from seal_train.errors import ConfigError
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.sources import SOURCES
 
@@ -35,6 +36,9 @@ def synthetic_drive(scenes: int, frames: int, seed: int, cache_dir: Path | None 
 
 def ensure_superpixels(frames, store_dir: Path, source_name: str) -> Path:
     """Make (or finish) the superpixel store for ``frames``; resumable, all cores."""
+    if source_name not in SOURCES:
+        raise ConfigError(f"data.superpixel_source={source_name!r}: expected one of "
+                          f"{', '.join(sorted(SOURCES))}")
     source = SOURCES[source_name]()
     generate(frames, source, store_dir, workers=os.cpu_count() or 1)
     return store_dir

@@ -79,7 +79,9 @@ class OracleSlicSource:
     granularity.
 
     Against plain SLIC this isolates segment quality from segment count: every segment lies in
-    one instance and one SLIC superpixel, so it is as small as SLIC's and as pure as the oracle's.
+    one instance and one SLIC superpixel, so it is no larger than SLIC's and as pure as the
+    oracle's. Where the two partitions' boundaries run close the cut leaves slivers (on the
+    synthetic drive ~200 segments per image against SLIC's ~110, a third under 50 pixels).
     """
 
     slic: SlicSource = SlicSource()

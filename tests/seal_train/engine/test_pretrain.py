@@ -18,7 +18,7 @@ from seal_train.config import load_config
 from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.engine.synthetic import ensure_superpixels, synthetic_drive
-from seal_train.errors import TrainingError
+from seal_train.errors import ConfigError, TrainingError
 from seal_train.sources.detect import open_source
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -132,6 +132,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cache, tmp_path):
                                             r"is .*last.pt.*Lower optim.lr"):
         pretrain(cfg)
     assert (run / "last.pt").read_bytes() == good
+
+
+def test_unknown_superpixel_source_names_the_key_and_the_choices(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.superpixel_source='sam'.*oracle, oracle-slic, slic"):
+        ensure_superpixels([], tmp_path / "store", "sam")
+    assert not (tmp_path / "store").exists()
 
 
 def test_mean_cosine_is_one_for_collapsed_features_and_one_over_d_for_a_basis():
