@@ -135,7 +135,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cache, tmp_path):
 
 
 def test_unknown_superpixel_source_names_the_key_and_the_choices(tmp_path):
-    with pytest.raises(ConfigError, match=r"data.superpixel_source='sam'.*oracle, oracle-slic, slic"):
+    expected = r"data.superpixel_source='sam'.*oracle, oracle-slic, slic"
+    with pytest.raises(ConfigError, match=expected):
         ensure_superpixels([], tmp_path / "store", "sam")
     assert not (tmp_path / "store").exists()
 
