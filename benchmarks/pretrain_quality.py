@@ -29,7 +29,7 @@ from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.sources.detect import open_source
 from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES
+from seal_train.superpixels.sources import SOURCES, SlicSource, make_source
 from seal_train.synth.formats import write_drive
 
 
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", choices=sorted(SOURCES), default=["slic", "oracle"],
                         help="superpixel sources to pretrain with, one run each (default: slic "
                              "oracle; oracle-slic adds ~9 min)")
+    parser.add_argument("--slic-segments", type=int, default=SlicSource.n_segments,
+                        help="SLIC's target segment count for slic and oracle-slic (default: "
+                             "SLidR's 150)")
     parser.add_argument("--set", nargs="*", default=[], metavar="key=value",
                         help="extra pretraining config overrides for both runs")
     args = parser.parse_args()
@@ -61,8 +64,9 @@ def main() -> None:
     timings = {"drive": time.perf_counter() - start}
 
     stores = {}
+    slic = SlicSource(n_segments=args.slic_segments)
     for name in args.sources:
-        source = SOURCES[name]()
+        source = make_source(name, slic)
         t0 = time.perf_counter()
         stores[name] = out / f"superpixels-{name}"
         generate(train_frames, source, stores[name], workers=os.cpu_count() or 1)

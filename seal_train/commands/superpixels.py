@@ -18,7 +18,7 @@ from pathlib import Path
 from seal_train.errors import ConfigError
 from seal_train.sources.detect import open_source
 from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES, OracleSlicSource, SlicSource
+from seal_train.superpixels.sources import SOURCES, SlicSource, make_source
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -51,13 +51,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    slic = SlicSource(args.slic_segments, args.slic_compactness, args.slic_sigma)
-    if args.source == "slic":
-        source = slic
-    elif args.source == "oracle-slic":
-        source = OracleSlicSource(slic)
-    else:
-        source = SOURCES[args.source]()
+    source = make_source(args.source,
+                         SlicSource(args.slic_segments, args.slic_compactness, args.slic_sigma))
     out = args.out or args.data.resolve().parent / f"superpixels-{args.source}"
     frames = open_source(args.data)
     report = generate(frames, source, out, workers=max(args.workers, 1),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from seal_train.errors import ConfigError
 from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES
+from seal_train.superpixels.sources import SOURCES, make_source
 
 log = logging.getLogger(__name__)
 COMPLETE = "COMPLETE"
@@ -39,6 +39,6 @@ def ensure_superpixels(frames, store_dir: Path, source_name: str) -> Path:
     if source_name not in SOURCES:
         raise ConfigError(f"data.superpixel_source={source_name!r}: expected one of "
                           f"{', '.join(sorted(SOURCES))}")
-    source = SOURCES[source_name]()
+    source = make_source(source_name)
     generate(frames, source, store_dir, workers=os.cpu_count() or 1)
     return store_dir

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seal_train.errors import DatasetError
+from seal_train.errors import ConfigError, DatasetError
 from seal_train.sources.frame import CameraView
 from seal_train.superpixels.store import NO_SEGMENT, densify
 
@@ -98,4 +98,17 @@ class OracleSlicSource:
 
 SOURCES: dict[str, type] = {"slic": SlicSource, "oracle": OracleSource,
                             "oracle-slic": OracleSlicSource}
+
+
+def make_source(name: str, slic: SlicSource = SlicSource()) -> SuperpixelSource:
+    """The source called ``name`` (a key of :data:`SOURCES`); ``slic`` sets SLIC's parameters
+    for the sources that use it."""
+    if name not in SOURCES:
+        raise ConfigError(f"superpixel source {name!r}: expected one of "
+                          f"{', '.join(sorted(SOURCES))}")
+    if name == "slic":
+        return slic
+    if name == "oracle-slic":
+        return OracleSlicSource(slic)
+    return SOURCES[name]()
 """CLI choices: ``--source`` name -> source class."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seal_train.errors import DatasetError
+from seal_train.errors import ConfigError, DatasetError
 from seal_train.sources import CameraView, Frame
 from seal_train.superpixels import (NO_SEGMENT, Manifest, OracleSlicSource, OracleSource,
-                                    SlicSource, SuperpixelStore, densify)
+                                    SlicSource, SuperpixelStore, densify, make_source)
 from seal_train.superpixels.generate import generate, segment_counts
 
 K = np.array([[200.0, 0, 200], [0, 200, 112], [0, 0, 1]])
@@ -115,3 +115,13 @@ def test_oracle_cut_by_slic_is_the_product_of_both_partitions():
         assert len(np.unique(superpixels[inside])) == len(np.unique(instances[inside])) == 1
     assert pairs.shape[1] > len(np.unique(superpixels)) > 3
     assert OracleSlicSource(slic).parameters() == {"slic": slic.parameters()}
+
+
+def test_make_source_passes_slic_parameters_and_rejects_unknown_names():
+    slic = SlicSource(n_segments=40)
+    assert make_source("slic", slic) is slic
+    assert make_source("oracle-slic", slic) == OracleSlicSource(slic)
+    assert make_source("oracle") == OracleSource()
+    assert make_source("slic") == SlicSource()
+    with pytest.raises(ConfigError, match="'sam'.*oracle, oracle-slic, slic"):
+        make_source("sam")
