@@ -98,17 +98,17 @@ class OracleSlicSource:
 
 SOURCES: dict[str, type] = {"slic": SlicSource, "oracle": OracleSource,
                             "oracle-slic": OracleSlicSource}
+"""CLI choices: ``--source`` name -> source class."""
 
 
-def make_source(name: str, slic: SlicSource = SlicSource()) -> SuperpixelSource:
+def make_source(name: str, slic: SlicSource = SlicSource(), setting: str = "source"
+                ) -> SuperpixelSource:
     """The source called ``name`` (a key of :data:`SOURCES`); ``slic`` sets SLIC's parameters
-    for the sources that use it."""
+    for the sources that use it; ``setting`` names where ``name`` came from in the error."""
     if name not in SOURCES:
-        raise ConfigError(f"superpixel source {name!r}: expected one of "
-                          f"{', '.join(sorted(SOURCES))}")
+        raise ConfigError(f"{setting}={name!r}: expected one of {', '.join(sorted(SOURCES))}")
     if name == "slic":
         return slic
     if name == "oracle-slic":
         return OracleSlicSource(slic)
     return SOURCES[name]()
-"""CLI choices: ``--source`` name -> source class."""
