@@ -9,7 +9,10 @@ defaults), the renderer's instance masks (``oracle``: a perfect class-agnostic V
 for, those masks cut along SLIC's superpixels (``oracle-slic``: perfect boundaries at SLIC's
 granularity, which tells segment quality from segment count). The teacher is
 PretrainConfig's default (random-weight ResNet-50 to layer2: no image weights are shipped), so the
-gain measures what distilling superpixel-pooled features of a random image network teaches.
+gain measures what distilling superpixel-pooled features of a random image network teaches;
+``--set teacher.weights=FILE teacher.stage=2`` with the file of ``benchmarks/semantic_teacher.py``
+(a trunk trained on the drive's labels: a diagnostic) measures the same with a teacher that knows
+the classes.
 Every backbone is then probed the same way (frozen, eval mode, linear head on the train scenes,
 scored on the val scene). Prints a markdown table; targets: SLIC >= random + 10 mIoU points,
 oracle >= SLIC.

@@ -1,0 +1,204 @@
+"""A diagnostic image teacher that knows the synthetic drive's classes (trained with labels).
+
+    .venv/bin/python benchmarks/semantic_teacher.py --drive DIR/drive/nuscenes \
+        --split DIR/train.txt --val-split DIR/val.txt --out teacher.pth [--stage 2 --epochs 4]
+
+No pretrained image weights ship with any package this project can install, so
+``benchmarks/pretrain_quality.py`` runs with a random-weight teacher, whose features carry no
+notion of class. This script makes the opposite extreme to test what superpixels do when the
+teacher *does* know classes: the ResNet-50 trunk of :mod:`seal_train.teachers.resnet` (to
+``--stage``, dilated to output stride 4) is trained from scratch as a pixel classifier on the
+drive's camera images, supervised by the LiDAR labels projected into them (the pairs of
+``seal_train.sources.project``; train split only). It writes the trunk as a torchvision-layout
+state dict, so the pretraining benchmark loads it like any teacher file::
+
+    benchmarks/pretrain_quality.py --sources slic oracle \
+        --set teacher.weights=teacher.pth teacher.stage=2
+
+It uses labels, so it is a diagnostic of the distillation, never a product teacher: a backbone
+distilled from it is not label-free. Prints the teacher's own pixel accuracy and mIoU on the
+projected labels of ``--val-split`` and writes the file's path at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from seal_train.sources.detect import open_source
+from seal_train.sources.frame import project
+from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS,
+                                        build_resnet50_teacher)
+
+TRUNK_NAMES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+"""torchvision names of the teacher trunk's children 0..7 (the loader maps them back)."""
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One camera image with the training class of every pixel a labelled point projects to."""
+
+    image: torch.Tensor  # (3, H, W) float32 in [0, 1]
+    pixel: torch.Tensor  # (P,) int64 flat pixel index row * W + col
+    label: torch.Tensor  # (P,) int64 training class >= 1
+
+
+def labelled_images(root: Path, split: Path) -> tuple[list[LabelledImage], tuple[str, ...]]:
+    """Every camera image of the split with its projected point labels; and the class names."""
+    images, names = [], ()
+    for frame in open_source(root, split=str(split)):
+        pairs = project(frame)
+        classes = frame.train_labels()[pairs.point_index]
+        names = frame.label_map.class_names  # type: ignore[union-attr]
+        for index, camera in enumerate(frame.cameras):
+            keep = (pairs.camera_index == index) & (classes > 0)
+            width = camera.image.shape[1]
+            images.append(LabelledImage(
+                image=torch.from_numpy(camera.image).permute(2, 0, 1).float() / 255.0,
+                pixel=torch.from_numpy(pairs.row[keep] * width + pairs.col[keep]),
+                label=torch.from_numpy(classes[keep])))
+    if not images:
+        raise SystemExit(f"{root} ({split}): no camera images")
+    return images, names
+
+
+class PixelClassifier(nn.Module):
+    """Teacher trunk + 1x1 classifier; logits upsampled to the image and read at given pixels."""
+
+    def __init__(self, stage: int, classes: int) -> None:
+        super().__init__()
+        self.trunk = build_resnet50_teacher(None, stage=stage).trunk
+        for param in self.trunk.parameters():
+            param.requires_grad_(True)
+        self.classifier = nn.Conv2d(STAGE_DIMS[stage], classes, kernel_size=1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, classes, H, W) logits."""
+        logits = self.classifier(self.trunk((images - self.mean) / self.std))
+        return F.interpolate(logits, size=images.shape[-2:], mode="bilinear",
+                             align_corners=False)
+
+
+def _at_pixels(logits: torch.Tensor, batch: list[LabelledImage]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (P, classes) and labels (P,) at the labelled pixels of a batch."""
+    flat = logits.flatten(2)  # (B, C, H * W)
+    rows = [flat[b].index_select(1, item.pixel).t() for b, item in enumerate(batch)]
+    return torch.cat(rows), torch.cat([item.label for item in batch])
+
+
+def train(model: PixelClassifier, images: list[LabelledImage], epochs: int, batch_size: int,
+          lr: float, seed: int) -> float:
+    """Cross-entropy on the labelled pixels; returns the last epoch's mean loss."""
+    gen = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(images) // batch_size)
+    optim = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=lr, total_steps=steps)
+    model.train()
+    losses: list[float] = []
+    with tqdm(total=steps, desc="teacher", unit="step") as bar:
+        for _ in range(epochs):
+            losses = []
+            order = torch.randperm(len(images), generator=gen).tolist()
+            for start in range(0, len(order), batch_size):
+                batch = [images[i] for i in order[start:start + batch_size]]
+                if torch.rand(1, generator=gen).item() < 0.5:  # flip: pixels move with it
+                    batch = [_flipped(item) for item in batch]
+                logits, labels = _at_pixels(model(torch.stack([b.image for b in batch])), batch)
+                loss = F.cross_entropy(logits, labels)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                sched.step()
+                losses.append(loss.item())
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    return float(np.mean(losses))
+
+
+def _flipped(item: LabelledImage) -> LabelledImage:
+    width = item.image.shape[-1]
+    row, col = item.pixel // width, item.pixel % width
+    return LabelledImage(item.image.flip(-1), row * width + (width - 1 - col), item.label)
+
+
+@torch.no_grad()
+def score(model: PixelClassifier, images: list[LabelledImage], classes: int
+          ) -> tuple[float, np.ndarray]:
+    """Pixel accuracy and per-class IoU (NaN where a class is absent) on labelled pixels."""
+    model.eval()
+    confusion = torch.zeros(classes, classes, dtype=torch.int64)
+    for start in range(0, len(images), 8):
+        batch = images[start:start + 8]
+        logits, labels = _at_pixels(model(torch.stack([b.image for b in batch])), batch)
+        pred = logits[:, 1:].argmax(1) + 1  # class 0 (ignore) is never predicted
+        confusion += torch.bincount(labels * classes + pred, minlength=classes**2).view(
+            classes, classes)
+    c = confusion.double()
+    tp = c.diagonal()
+    union = c.sum(0) + c.sum(1) - tp
+    iou = torch.where(c.sum(1) > 0, tp / union.clamp(min=1), torch.nan)
+    return float(tp.sum() / c.sum().clamp(min=1)), iou.numpy()
+
+
+def save_trunk(trunk: nn.Module, path: Path) -> None:
+    """The trunk as a torchvision-layout ResNet-50 state dict (``conv1.weight``, ``layer1...``)."""
+    state = {}
+    for key, value in trunk.state_dict().items():
+        index, _, rest = key.partition(".")
+        state[f"{TRUNK_NAMES[int(index)]}.{rest}"] = value.clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--drive", type=Path, required=True, help="nuScenes-format drive root")
+    parser.add_argument("--split", type=Path, required=True, help="scene list to train on")
+    parser.add_argument("--val-split", type=Path, help="scene list to score the teacher on")
+    parser.add_argument("--out", type=Path, required=True, help="state dict file to write")
+    parser.add_argument("--stage", type=int, default=2, choices=sorted(STAGE_DIMS),
+                        help="deepest ResNet-50 stage (as teacher.stage)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the trunk starts random: no warning wanted
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    images, names = labelled_images(args.drive, args.split)
+    model = PixelClassifier(args.stage, len(names))
+    loss = train(model, images, args.epochs, args.batch_size, args.lr, args.seed)
+    train_s = time.perf_counter() - start
+    print(f"\nteacher: ResNet-50 to layer{args.stage}, {len(images)} train images, "
+          f"{args.epochs} epochs, last-epoch loss {loss:.3f}, {train_s / 60:.1f} min")
+    scored = {"train": images}
+    if args.val_split is not None:
+        scored["val"] = labelled_images(args.drive, args.val_split)[0]
+    for split_name, split_images in scored.items():
+        acc, iou = score(model, split_images, len(names))
+        print(f"{split_name}: pixel accuracy {100 * acc:.1f} %, mIoU "
+              f"{100 * np.nanmean(iou[1:]):.1f} % over {int((~np.isnan(iou[1:])).sum())} "
+              "classes present; " + ", ".join(f"{names[c]} {100 * iou[c]:.0f}"
+                                               for c in range(1, len(names))
+                                               if not np.isnan(iou[c])))
+    save_trunk(model.trunk, args.out)
+    build_resnet50_teacher(args.out, stage=args.stage)  # loads as a teacher file, or raises
+    print(f"wrote {args.out} (load with teacher.weights={args.out} teacher.stage={args.stage})")
+
+
+if __name__ == "__main__":
+    main()
