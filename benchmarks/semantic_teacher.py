@@ -34,13 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from seal_train.evaluation.metrics import ConfusionMatrix, SegmentationScores, predict
 from seal_train.sources.detect import open_source
 from seal_train.sources.frame import project
-from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS,
+from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS, TRUNK_NAMES,
                                         build_resnet50_teacher)
-
-TRUNK_NAMES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-"""torchvision names of the teacher trunk's children 0..7 (the loader maps them back)."""
 
 
 @dataclass(frozen=True)
@@ -134,22 +132,16 @@ def _flipped(item: LabelledImage) -> LabelledImage:
 
 
 @torch.no_grad()
-def score(model: PixelClassifier, images: list[LabelledImage], classes: int
-          ) -> tuple[float, np.ndarray]:
-    """Pixel accuracy and per-class IoU (NaN where a class is absent) on labelled pixels."""
+def score(model: PixelClassifier, images: list[LabelledImage], names: tuple[str, ...]
+          ) -> SegmentationScores:
+    """The evaluation protocol's scores (IoU per class, mIoU, accuracy) on labelled pixels."""
     model.eval()
-    confusion = torch.zeros(classes, classes, dtype=torch.int64)
+    matrix = ConfusionMatrix(len(names))
     for start in range(0, len(images), 8):
         batch = images[start:start + 8]
         logits, labels = _at_pixels(model(torch.stack([b.image for b in batch])), batch)
-        pred = logits[:, 1:].argmax(1) + 1  # class 0 (ignore) is never predicted
-        confusion += torch.bincount(labels * classes + pred, minlength=classes**2).view(
-            classes, classes)
-    c = confusion.double()
-    tp = c.diagonal()
-    union = c.sum(0) + c.sum(1) - tp
-    iou = torch.where(c.sum(1) > 0, tp / union.clamp(min=1), torch.nan)
-    return float(tp.sum() / c.sum().clamp(min=1)), iou.numpy()
+        matrix.update(predict(logits), labels)
+    return matrix.result(names)
 
 
 def save_trunk(trunk: nn.Module, path: Path) -> None:
@@ -189,12 +181,12 @@ def main() -> None:
     if args.val_split is not None:
         scored["val"] = labelled_images(args.drive, args.val_split)[0]
     for split_name, split_images in scored.items():
-        acc, iou = score(model, split_images, len(names))
-        print(f"{split_name}: pixel accuracy {100 * acc:.1f} %, mIoU "
-              f"{100 * np.nanmean(iou[1:]):.1f} % over {int((~np.isnan(iou[1:])).sum())} "
-              "classes present; " + ", ".join(f"{names[c]} {100 * iou[c]:.0f}"
-                                               for c in range(1, len(names))
-                                               if not np.isnan(iou[c])))
+        scores = score(model, split_images, names)
+        present = ~np.isnan(scores.iou)
+        print(f"{split_name}: pixel accuracy {100 * scores.accuracy:.1f} %, mIoU "
+              f"{100 * scores.miou:.1f} % over {int(present.sum())} classes; "
+              + ", ".join(f"{name} {100 * iou:.0f}" for name, iou, ok
+                          in zip(scores.class_names, scores.iou, present) if ok))
     save_trunk(model.trunk, args.out)
     build_resnet50_teacher(args.out, stage=args.stage)  # loads as a teacher file, or raises
     print(f"wrote {args.out} (load with teacher.weights={args.out} teacher.stage={args.stage})")

@@ -25,6 +25,8 @@ DILATIONS = {4: [True, True, True], 8: [False, True, True], 16: [False, False, T
 """Output stride -> torchvision's replace_stride_with_dilation for layer2..layer4."""
 STAGE_DIMS = {1: 256, 2: 512, 3: 1024, 4: 2048}
 """ResNet-50 stage (layer1..layer4) -> channels of its output."""
+TRUNK_NAMES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+"""torchvision names of a ResNet-50's trunk modules, in order: the teacher trunk's children 0..7."""
 MOCO_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "backbone.")
 
 
@@ -63,9 +65,7 @@ def _trunk(output_stride: int, stage: int = 4) -> nn.Module:
     if stage not in STAGE_DIMS:
         raise ConfigError(f"teacher stage {stage}: expected one of {sorted(STAGE_DIMS)}")
     net = resnet50(weights=None, replace_stride_with_dilation=DILATIONS[output_stride])
-    layers = [net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
-              net.layer4]
-    return nn.Sequential(*layers[:4 + stage])
+    return nn.Sequential(*(getattr(net, name) for name in TRUNK_NAMES[:4 + stage]))
 
 
 def load_resnet50_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -104,12 +104,11 @@ def build_resnet50_teacher(weights: str | Path | None = None, out_dim: int = 64,
     else:
         state = load_resnet50_state(weights)
         # nn.Sequential names its children 0..7 instead of conv1, bn1, ..., layer4.
-        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
         renamed = {}
         for key, value in state.items():
             head, _, rest = key.partition(".")
-            if head in names:
-                renamed[f"{names.index(head)}.{rest}"] = value
+            if head in TRUNK_NAMES:
+                renamed[f"{TRUNK_NAMES.index(head)}.{rest}"] = value
         kept = {f"{i}." for i in range(len(trunk))}
         renamed = {k: v for k, v in renamed.items() if k[:2] in kept}  # stages beyond ``stage``
         try:
