@@ -22,6 +22,7 @@ built once per forward pass.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import spconv.pytorch as spconv
@@ -35,6 +36,21 @@ from seal_ros.core.spconv_patch import apply_spconv_cpu_fixes
 from seal_ros.core.voxelize import SparseBatch
 
 apply_spconv_cpu_fixes()  # before any network runs: spconv's CPU build is wrong without it
+
+
+class _NoFxTracingNotice(logging.Filter):
+    """Drops torch.fx's one-time "is_fx_tracing will return true ..." warning.
+
+    spconv's ``SparseConvTensor`` has torch.fx's ``ProxyableClassMeta``, whose constructor asks
+    the deprecated ``is_fx_tracing()``; torch then logs that notice at the first forward of every
+    process (pretraining, probing, the node). It is about fx tracing, which nothing here does.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is_fx_tracing will return true" not in record.getMessage()
+
+
+logging.getLogger("torch.fx._symbolic_trace").addFilter(_NoFxTracingNotice())
 
 __all__ = [
     "BACKBONES",

@@ -41,9 +41,11 @@ class SuperpixelReport:
     seconds: float
 
     def summary(self) -> str:
+        segments = (f"{self.mean_segments:.1f} segments per written image on average; "
+                    if self.written else "")  # a reused store has no new images to average
         return (f"superpixels in {self.out}: {self.images} images from {self.frames} frames; "
                 f"{self.written} written, {self.already_done} already done; "
-                f"{self.mean_segments:.1f} segments per image on average; {self.seconds:.1f} s")
+                f"{segments}{self.seconds:.1f} s")
 
 
 def _segment_and_write(source: SuperpixelSource, root: Path, camera: CameraView) -> int:

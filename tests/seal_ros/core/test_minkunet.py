@@ -123,3 +123,31 @@ def test_builder_validates_arguments() -> None:
     assert net.out_channels == 48
     bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d))
     assert bn.momentum == 0.05
+
+
+FORWARD_ONCE = """
+import torch
+from seal_ros.core.minkunet import build_minkunet
+from seal_ros.core.voxelize import VoxelGrid, voxelize
+net = build_minkunet(in_channels=1, out_channels=4, layers=(1,) * 8, width=0.25).eval()
+xyz = torch.randn(500, 3) * 10
+net(voxelize(xyz, torch.rand(500, 1), torch.tensor([0, 500]), VoxelGrid.cartesian(0.5)))
+print("forward ok")
+"""
+
+
+def test_first_forward_logs_no_fx_tracing_notice() -> None:
+    """spconv's SparseConvTensor makes torch.fx log a tracing notice once per process; the
+    network's module filters exactly that notice and nothing else of torch's."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", FORWARD_ONCE], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert "forward ok" in run.stdout
+    assert "is_fx_tracing" not in run.stderr, run.stderr
+    logger = __import__("logging").getLogger("torch.fx._symbolic_trace")
+    other = logger.makeRecord(logger.name, 30, __file__, 1, "another fx warning", None, None)
+    assert logger.filter(other) and not logger.filter(
+        logger.makeRecord(logger.name, 30, __file__, 1, "is_fx_tracing will return true", None,
+                          None))

@@ -70,6 +70,10 @@ def test_slic_defaults_are_slidr_and_resume_skips_done(tmp_path):
     store.path(removed).unlink()
     again = generate(frames, source, tmp_path / "sp")
     assert (again.written, again.already_done) == (1, 5)
+    assert "segments per written image" in again.summary()
+    reused = generate(frames, source, tmp_path / "sp")  # nothing new: no average of nothing
+    assert (reused.written, reused.already_done) == (0, 6)
+    assert "segments" not in reused.summary() and "6 already done" in reused.summary()
     ids = [c.image_id for f in frames for c in f.cameras]
     assert (segment_counts(store, ids) > 100).all()
 
