@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--head", type=Path, required=True, help="probe.pt from `probe`")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset (default: the one the head was trained on)")
-    parser.add_argument("--split", default="all", help="nuScenes split or scene-list file")
+    parser.add_argument("--split", default="val",
+                        help="nuScenes split or scene-list file (default: val)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report folder (default: next to the head, eval-<split>)")
     parser.set_defaults(run=run)

@@ -1,12 +1,14 @@
 """``probe``: linear probing of a pretrained backbone (frozen, eval mode) with SLidR's protocol.
 
-Without --checkpoint it probes a randomly initialised backbone (the baseline). Config keys (see
-ProbeConfig in seal_train/engine/probe.py) are overridden as key=value.
+Without --checkpoint it probes a randomly initialised backbone (the baseline). The head trains on
+``train_split`` and is scored on ``val_split`` (nuScenes split names or scene-list files; the
+synthetic drive's val is its last scene). Config keys (see ProbeConfig in
+seal_train/engine/probe.py) are overridden as key=value.
 
 Examples:
     python -m seal_train probe --checkpoint runs/pretrain/last.pt
-    python -m seal_train probe --checkpoint runs/pretrain/last.pt data=/data/nuscenes \\
-        train_split=train val_split=val out_dir=runs/probe-nus
+    python -m seal_train probe --checkpoint runs/pretrain/last.pt data.path=/data/nuscenes \\
+        out_dir=runs/probe-nus               # train on nuScenes train, score on val
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.checkpoint is not None:
         overrides.append(f"checkpoint={args.checkpoint}")
-    result = probe(load_config(ProbeConfig, args.config, overrides))
+    cfg = load_config(ProbeConfig, args.config, overrides)
+    result = probe(cfg)
     print(result.scores.markdown())
-    print(f"linear probe: mIoU {100 * result.scores.miou:.2f} % ({result.seconds:.0f} s)")
+    scored = (f"on {cfg.val_split}" if result.held_out
+              else "on the frames it trained on, not held out")
+    print(f"linear probe: mIoU {100 * result.scores.miou:.2f} % {scored} "
+          f"({result.seconds:.0f} s)")
     print(f"  head   {result.head_path}")
     for path in result.report:
         print(f"  wrote  {path}")

@@ -28,6 +28,7 @@ from seal_train.evaluation import ConfusionMatrix, SegmentationScores, predict, 
 from seal_train.models import MinkUNet, VoxelGrid, voxelize
 from seal_train.sources.detect import FrameSource, SourceKind, detect, open_source
 from seal_train.sources.frame import Frame
+from seal_train.sources.nuscenes import NuScenesSource
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ class ProbeConfig:
     checkpoint: Path | None = None  # pretraining checkpoint; None = randomly initialised backbone
     out_dir: Path = Path("runs/probe")  # probe head, resolved config, scores.md and PNGs
     data: DataConfig = field(default_factory=DataConfig)  # data.path None = the synthetic drive
-    train_split: str = "all"  # nuScenes split name or scene-list file (other formats: all)
-    val_split: str = "all"
+    train_split: str = "train"  # nuScenes split name or scene-list file (other formats: all)
+    val_split: str = "val"  # scored scenes; the synthetic drive's val is its last scene
     seed: int = 0
     device: str = "auto"
     points_per_frame: int = 8192  # labelled training points sampled per frame for the cache
@@ -55,6 +56,7 @@ class ProbeResult:
     head_path: Path
     report: list[Path]
     seconds: float
+    held_out: bool  # scored on frames the head never trained on (different nuScenes splits)
 
 
 def load_backbone(cfg: ProbeConfig, device: torch.device
@@ -146,6 +148,13 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
     save_config(cfg, out / "config.yaml")
     backbone, grid, features = load_backbone(cfg, device)
     train, val = _open(cfg, cfg.train_split), _open(cfg, cfg.val_split)
+    held_out = (isinstance(train, NuScenesSource) and isinstance(val, NuScenesSource)
+                and not set(train.scenes) & set(val.scenes))
+    if not held_out:
+        log.warning("probe: the head is scored on frames it trains on (train_split %r, val_split "
+                    "%r%s): the mIoU is not a held-out figure", cfg.train_split, cfg.val_split,
+                    "" if isinstance(train, NuScenesSource) else
+                    "; splits are read for nuScenes-format data only")
 
     rng = np.random.default_rng(cfg.seed)
     cached_x, cached_y = [], []
@@ -181,4 +190,4 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
                 "config": to_dict(cfg)}, head_path)
     title = f"Linear probe of {cfg.checkpoint or 'a random-init backbone'}"
     report = write_report(scores, out, title)
-    return ProbeResult(scores, head_path, report, time.perf_counter() - start)
+    return ProbeResult(scores, head_path, report, time.perf_counter() - start, held_out)

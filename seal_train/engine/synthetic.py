@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from seal_train.sources.nuscenes import SPLIT_DIR
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.sources import make_source
 
@@ -24,7 +25,8 @@ def synthetic_drive(scenes: int, frames: int, seed: int, cache_dir: Path | None 
     from seal_train.synth.formats import write_drive
 
     root = cache_root(cache_dir) / f"synthetic-s{seed}-{scenes}x{frames}"
-    if not (root / COMPLETE).is_file():
+    # a drive cached before the writer made split lists is made again (same frames, same ids)
+    if not (root / COMPLETE).is_file() or not (root / "nuscenes" / SPLIT_DIR).is_dir():
         log.info("generating the synthetic drive (%d scenes x %d frames, seed %d) in %s",
                  scenes, frames, seed, root)
         write_drive(root, scenes=scenes, frames=frames, seed=seed, formats=("nuscenes",),

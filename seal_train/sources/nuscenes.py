@@ -88,11 +88,20 @@ class _FramePlan:
     cameras: tuple[_CameraPlan, ...]
 
 
-def _split_scenes(split: str | Path, available: list[str]) -> list[str]:
-    """Scene names of ``split`` (a named split or a scene-list file) among ``available``."""
+SPLIT_DIR = "splits"
+"""Folder of a dataroot whose ``<name>.txt`` scene lists define that dataset's own named splits
+(the synthetic drive writes ``train`` and ``val`` there); real nuScenes has none."""
+
+
+def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> list[str]:
+    """Scene names of ``split`` among ``available``: ``all``, a named split (the dataroot's own
+    ``splits/<name>.txt`` when it has one, else the devkit's) or a scene-list file."""
     if isinstance(split, str) and split in SPLITS:
         if split == "all":
             return list(available)
+        own = dataroot / SPLIT_DIR / f"{split}.txt"
+        if own.is_file():
+            return _split_scenes(own, available, dataroot)
         from nuscenes.utils.splits import create_splits_scenes
 
         wanted = set(create_splits_scenes()[split])
@@ -178,8 +187,10 @@ class NuScenesSource(PlannedSource[_FramePlan]):
     Args:
         dataroot: folder holding ``<version>/``, ``samples/``, ``sweeps/``, ``lidarseg/``.
         version: table folder, e.g. ``v1.0-trainval`` or ``v1.0-mini``.
-        split: one of :data:`SPLITS` (the devkit's scene splits, or ``all``), or a path to a text
-            file with one scene name per line (``#`` comments allowed).
+        split: one of :data:`SPLITS` (``all``, or a named split: the dataroot's own
+            ``splits/<name>.txt`` when it has one, as the synthetic drive does, else the devkit's
+            scene split), or a path to a text file with one scene name per line (``#`` comments
+            allowed).
         cameras: camera channels to attach, in this order; ``None`` = every camera channel in
             ``sensor.json`` (the six nuScenes cameras in SLidR's order for real nuScenes).
         sweeps: also yield the non-key LIDAR_TOP scans between keyframes; they carry no labels and
@@ -220,7 +231,8 @@ class NuScenesSource(PlannedSource[_FramePlan]):
         if len(set(self.cameras)) != len(self.cameras):
             raise DatasetError(f"cameras {self.cameras} repeat a channel")
 
-        self.scenes = _split_scenes(split, [rec["name"] for rec in self.nusc.scene])
+        self.scenes = _split_scenes(split, [rec["name"] for rec in self.nusc.scene],
+                                    self.dataroot)
         self._lidarseg = {rec["sample_data_token"]: rec["filename"]
                           for rec in getattr(self.nusc, "lidarseg", [])}
         self._has_oracle = (self.dataroot / ORACLE_DIR).is_dir()

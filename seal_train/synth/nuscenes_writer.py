@@ -1,6 +1,6 @@
 """Write synthetic drives as a nuScenes-format dataset that the real nuscenes-devkit opens.
 
-Layout under ``root`` (as nuScenes ships it, plus Seal's oracle folder)::
+Layout under ``root`` (as nuScenes ships it, plus Seal's oracle and split folders)::
 
     <version>/{category,attribute,visibility,instance,sensor,calibrated_sensor,ego_pose,log,scene,
                sample,sample_data,sample_annotation,map,lidarseg}.json
@@ -11,10 +11,15 @@ Layout under ``root`` (as nuScenes ships it, plus Seal's oracle folder)::
     maps/<token>.png                                              a small blank semantic prior
     seal_oracle/<camera token>.png                                uint16 instance mask
     seal_oracle/<lidar token>_instances.bin                       uint32 per-point instance id
+    splits/{train,val}.txt                                        scenes but the last / the last
 
 Tokens are md5 hashes of names (deterministic). Each sample_data has its own ego_pose (same token),
 at its own timestamp. Timestamps are microseconds; synthetic stamps in ns are rounded to the
 nearest microsecond (exact when they are multiples of 1000 ns; a warning says when not).
+
+The split names ``train`` and ``val`` of :class:`~seal_train.sources.nuscenes.NuScenesSource` read
+``splits/``: every scene but the last, and the last (one scene: both), so a probe scores
+held-out scenes here as on nuScenes.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from seal_train.sources.nuscenes import (
     LIDAR_CHANNEL,
     ORACLE_DIR,
     POINT_CHANNELS,
+    SPLIT_DIR,
     matrix_to_pose,
 )
 from seal_train.sources.geometry import camera_from_lidar
@@ -52,7 +58,7 @@ ATTRIBUTES = ("vehicle.moving", "vehicle.stopped", "vehicle.parked", "cycle.with
               "pedestrian.moving")
 VISIBILITY = (("1", "v0-40"), ("2", "v40-60"), ("3", "v60-80"), ("4", "v80-100"))
 MOVING_MPS = 0.2
-OUTPUTS = ("samples", "sweeps", "lidarseg", "maps", ORACLE_DIR)
+OUTPUTS = ("samples", "sweeps", "lidarseg", "maps", ORACLE_DIR, SPLIT_DIR)
 """Folders (besides ``<version>``) the writer owns and clears with ``overwrite=True``."""
 
 
@@ -325,6 +331,17 @@ class _Writer:
                         "to the nearest microsecond", len(self.rounded), self.rounded[0])
 
 
+def _write_splits(folder: Path, names: list[str]) -> None:
+    """Scene lists ``train`` (every scene but the last) and ``val`` (the last), so that split
+    names mean held-out scenes on the synthetic drive as on nuScenes; one scene is both."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train = names[:-1] or names
+    (folder / "train.txt").write_text("\n".join(train) + "\n")
+    (folder / "val.txt").write_text(names[-1] + "\n")
+    if len(names) == 1:
+        log.warning("one scene: splits train and val are the same scene %s", names[0])
+
+
 def write_nuscenes(scenes: Iterable[SynthScene], root: str | Path, version: str = "v1.0-mini",
                    overwrite: bool = False, keyframe_every: int = 1) -> Path:
     """Write synthetic scenes as a nuScenes-format dataset (tables, lidarseg, oracle masks).
@@ -360,17 +377,18 @@ def write_nuscenes(scenes: Iterable[SynthScene], root: str | Path, version: str 
                 shutil.rmtree(root / name)
     root.mkdir(parents=True, exist_ok=True)
     writer = _Writer(root, version)
-    names: set[str] = set()
+    names: list[str] = []
     try:
         for scene in scenes:
             if scene.name in names:
                 raise DatasetError(f"scene name {scene.name!r} is used twice; names must be "
                                    f"unique")
-            names.add(scene.name)
+            names.append(scene.name)
             writer.scene(scene, keyframe_every)
         if not names:
             raise DatasetError("no scenes to write")
         writer.finish()
+        _write_splits(root / SPLIT_DIR, names)
     except BaseException:  # leave no half-written dataset behind
         for name in (version, *OUTPUTS):
             shutil.rmtree(root / name, ignore_errors=True)

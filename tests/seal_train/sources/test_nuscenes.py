@@ -286,6 +286,22 @@ def test_splits_and_scene_list(written, tmp_path) -> None:
         NuScenesSource(root, "v1.0-trainval", "all")
 
 
+def test_dataroot_split_lists_name_splits(written) -> None:
+    """The writer's splits/ lists: train = every scene but the last, val = the last; a named
+    split the dataroot lists is read from there instead of the devkit's table."""
+    root, scenes = written
+    names = [s.name for s in scenes]
+    assert (root / "splits" / "train.txt").read_text().split() == names[:-1]
+    assert (root / "splits" / "val.txt").read_text().split() == names[-1:]
+    assert NuScenesSource(root, VERSION, "val").scenes == names[-1:]
+    own = root / "splits" / "test.txt"  # the devkit's test split has none of these scenes
+    own.write_text(names[0] + "\n")
+    try:
+        assert NuScenesSource(root, VERSION, "test").scenes == names[:1]
+    finally:
+        own.unlink()
+
+
 def test_sweeps(tmp_path) -> None:
     from nuscenes.nuscenes import NuScenes
 
