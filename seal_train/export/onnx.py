@@ -13,7 +13,10 @@ decision 2). The exporter's per-node debug metadata is dropped
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,23 @@ def _dynamic_shapes(example: tuple[torch.Tensor, ...], stem_kernel: int) -> dict
     return {"features": shapes[0], "inverse": shapes[1], "maps": tuple(shapes[2:])}
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's chatter that says nothing about this graph: its INFO logs of
+    removed nodes, and the warning that a dim name "will not be used" because other inputs
+    share it (inputs of one size share one name on purpose: :func:`dynamic_dims`; the saved
+    graph keeps the names, ``test_onnx`` checks)."""
+    ir_log = logging.getLogger("onnx_ir")
+    level = ir_log.level
+    ir_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+            yield
+    finally:
+        ir_log.setLevel(level)
+
+
 def export_onnx(
     model_or_state: GatherMinkUNet | Mapping[str, Any],
     out_path: str | Path,
@@ -164,12 +184,12 @@ def export_onnx(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".onnx.tmp")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_exporter():
             program = torch.onnx.export(
                 net, example_inputs, dynamo=True, opset_version=OPSET,
                 dynamic_shapes=_dynamic_shapes(example_inputs, net.spec.stem_kernel),
                 input_names=names, output_names=["logits"], external_data=False,
-                optimize=optimize,
+                optimize=optimize, verbose=False,
             )
         program.save(str(tmp))
         model = onnx.load(str(tmp))

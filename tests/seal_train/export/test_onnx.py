@@ -8,6 +8,7 @@ dense example and then run on real scans, whose last ranks are empty (zero-size 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import onnx
@@ -21,6 +22,9 @@ from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, 
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
 from seal_train.export.onnx import export_example
+
+
+EXPORT_WARNINGS: list[str] = []  # what the module fixture's export warned
 
 
 def _scan(points: int, seed: int):
@@ -46,7 +50,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
                 m.running_var.uniform_(0.5, 2.0)
     model.eval()
     state = {"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}
-    path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx")
+    EXPORT_WARNINGS.extend(str(w.message) for w in caught)
     return model, path
 
 
@@ -62,7 +69,11 @@ def test_graph_ops_are_tensorrt_ops(exported) -> None:
     assert [i.name for i in graph.graph.input] == input_names()
     for name, (axis, _) in dynamic_dims().items():  # symbolic where the size varies
         assert dims[name][axis], name
-    assert dims["up1_index"][0] == dims["features"][0]  # one size, one symbol
+    assert dims["up1_index"][0] == dims["features"][0] == "voxels0"  # one size, one name
+    assert dims["up2_index"][0] == dims["down1_perm"][0] == "voxels1"
+    assert dims["inverse"][0] == "points"
+    # the exporter warns that shared names "will not be used"; they are, so it is silenced
+    assert not [w for w in EXPORT_WARNINGS if "will not be used" in w], EXPORT_WARNINGS
     assert dims["subm0_rank0"][0] != dims["subm0_rank1"][0]
 
 
