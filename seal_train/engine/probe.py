@@ -66,7 +66,7 @@ def load_backbone(cfg: ProbeConfig, device: torch.device
         torch.manual_seed(cfg.seed)
         model_cfg, features = cfg.model, tuple(cfg.point_features)
         backbone = build_backbone(model_cfg, len(features))
-        log.info("probing a randomly initialised %s", model_cfg.backbone)
+        log.info("backbone: a randomly initialised %s", model_cfg.backbone)
     else:
         _, payload = load_checkpoint(cfg.checkpoint)
         if not payload.get("config"):
@@ -81,7 +81,7 @@ def load_backbone(cfg: ProbeConfig, device: torch.device
         except RuntimeError as err:
             raise ConfigError(f"checkpoint {cfg.checkpoint}: backbone weights do not fit "
                               f"{model_cfg.backbone}: {err}") from err
-        log.info("probing the backbone of %s", cfg.checkpoint)
+        log.info("backbone: from %s", cfg.checkpoint)
     return backbone.to(device).eval(), build_grid(model_cfg), features
 
 
