@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset (default: the one the head was trained on)")
     parser.add_argument("--split", default="val",
-                        help="nuScenes split or scene-list file (default: val)")
+                        help="split name or scene/sequence-list file (default: val)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report folder (default: next to the head, eval-<split>)")
     parser.set_defaults(run=run)

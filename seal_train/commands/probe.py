@@ -1,8 +1,8 @@
 """``probe``: linear probing of a pretrained backbone (frozen, eval mode) with SLidR's protocol.
 
 Without --checkpoint it probes a randomly initialised backbone (the baseline). The head trains on
-``train_split`` and is scored on ``val_split`` (nuScenes split names or scene-list files; the
-synthetic drive's val is its last scene). Config keys (see ProbeConfig in
+``train_split`` and is scored on ``val_split`` (nuScenes scene or SemanticKITTI sequence split
+names, or list files; the synthetic drive's val is its last scene). Config keys (see ProbeConfig in
 seal_train/engine/probe.py) are overridden as key=value.
 
 Examples:

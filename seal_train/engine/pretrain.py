@@ -27,7 +27,7 @@ from seal_train.losses import superpixel_infonce
 from seal_train.models import BACKBONES, MinkUNet, VoxelGrid
 from seal_train.pairing.collate import PretrainBatch, PretrainCollate
 from seal_train.pairing.dataset import PretrainDataset
-from seal_train.sources.detect import FrameSource, SourceKind, detect, open_source
+from seal_train.sources.detect import FrameSource, open_split
 from seal_train.superpixels.store import SuperpixelStore
 from seal_train.teachers import TEACHERS, ResNetTeacher
 
@@ -85,9 +85,7 @@ def open_data(cfg: PretrainConfig, info: DistInfo) -> tuple[FrameSource, Superpi
         barrier(info)
         path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
                                data.cache_dir)
-    kind = detect(path)
-    frames = open_source(path, kind, **({"split": data.split} if kind is SourceKind.NUSCENES
-                                        else {}))
+    frames = open_split(path, data.split)
     store_dir = data.superpixels or Path(path).parent / f"superpixels-{data.superpixel_source}"
     if not (store_dir / "manifest.yaml").is_file() or data.path is None:
         if info.is_main:

@@ -15,8 +15,8 @@ from seal_train.pairing.dataset import PairingConfig
 @dataclass(frozen=True)
 class DataConfig:
     path: Path | None = None  # dataset root or bag; None = the built-in synthetic drive (cached)
-    split: str = "train"  # nuScenes split name (all, train, ...) or scene-list file; other
-    # formats have no splits. The val scenes stay unseen, as in SLidR's protocol
+    split: str = "train"  # scenes (nuScenes) or sequences (SemanticKITTI): a split name (all,
+    # train, ...) or a list file; a bag has no splits. Val stays unseen, as in SLidR's protocol
     superpixels: Path | None = None  # superpixel store; None = <cache>/superpixels-<source>
     superpixel_source: str = "slic"  # slic | oracle | oracle-slic (when the store is made)
     workers: int = 1  # DataLoader worker processes per rank

@@ -26,9 +26,8 @@ from seal_train.engine.pretrain_config import DataConfig, ModelConfig, PretrainC
 from seal_train.errors import ConfigError
 from seal_train.evaluation import ConfusionMatrix, SegmentationScores, predict, write_report
 from seal_train.models import MinkUNet, VoxelGrid, voxelize
-from seal_train.sources.detect import FrameSource, SourceKind, detect, open_source
+from seal_train.sources.detect import FrameSource, open_split
 from seal_train.sources.frame import Frame
-from seal_train.sources.nuscenes import NuScenesSource
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ class ProbeConfig:
     checkpoint: Path | None = None  # pretraining checkpoint; None = randomly initialised backbone
     out_dir: Path = Path("runs/probe")  # probe head, resolved config, scores.md and PNGs
     data: DataConfig = field(default_factory=DataConfig)  # data.path None = the synthetic drive
-    train_split: str = "train"  # nuScenes split name or scene-list file (other formats: all)
-    val_split: str = "val"  # scored scenes; the synthetic drive's val is its last scene
+    train_split: str = "train"  # split name or list file, as data.split of pretraining
+    val_split: str = "val"  # scored split; the synthetic drive's val is its last scene
     seed: int = 0
     device: str = "auto"
     points_per_frame: int = 8192  # labelled training points sampled per frame for the cache
@@ -104,8 +103,7 @@ def _open(cfg: ProbeConfig, split: str) -> FrameSource:
 
         path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
                                data.cache_dir)
-    kind = detect(path)
-    return open_source(path, kind, **({"split": split} if kind is SourceKind.NUSCENES else {}))
+    return open_split(path, split)
 
 
 @torch.no_grad()
@@ -148,13 +146,11 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
     save_config(cfg, out / "config.yaml")
     backbone, grid, features = load_backbone(cfg, device)
     train, val = _open(cfg, cfg.train_split), _open(cfg, cfg.val_split)
-    held_out = (isinstance(train, NuScenesSource) and isinstance(val, NuScenesSource)
-                and not set(train.scenes) & set(val.scenes))
+    held_out = not set(train.frame_ids) & set(val.frame_ids)
     if not held_out:
         log.warning("probe: the head is scored on frames it trains on (train_split %r, val_split "
-                    "%r%s): the mIoU is not a held-out figure", cfg.train_split, cfg.val_split,
-                    "" if isinstance(train, NuScenesSource) else
-                    "; splits are read for nuScenes-format data only")
+                    "%r; a bag has no splits): the mIoU is not a held-out figure",
+                    cfg.train_split, cfg.val_split)
 
     rng = np.random.default_rng(cfg.seed)
     cached_x, cached_y = [], []

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from seal_train.sources.nuscenes import SPLIT_DIR
+from seal_train.sources.splits import SPLIT_DIR
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.sources import make_source
 

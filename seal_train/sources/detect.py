@@ -90,3 +90,13 @@ def open_source(path: str | Path, kind: SourceKind | str | None = None,
                 break
     return RosbagSource(path, **options)
 
+
+def open_split(path: str | Path, split: str | Path = "all", **options: Any) -> FrameSource:
+    """Open ``path`` keeping the frames of ``split``: nuScenes scenes or SemanticKITTI sequences
+    (a named split, a list file, or ``all``); a bag has no splits and is opened whole."""
+    kind = detect(Path(path))
+    if kind is SourceKind.NUSCENES:
+        options["split"] = split
+    elif kind is SourceKind.KITTI:
+        options["sequences"] = split
+    return open_source(path, kind, **options)

@@ -41,6 +41,7 @@ from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap, load_label_map
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
+from seal_train.sources.splits import SPLIT_DIR, own_split, read_split_file
 
 POINT_CHANNELS = ("x", "y", "z", "intensity")
 POINT_BYTES = 4 * 4
@@ -202,7 +203,8 @@ def resolve_label_map(root: Path, label_map: str | Path | LabelMap) -> LabelMap:
     return load_label_map(label_map)
 
 
-def _sequence_names(root: Path, sequences: str | Sequence[str | int] | None) -> list[str]:
+def _sequence_names(root: Path, sequences: str | Path | Sequence[str | int] | None
+                    ) -> list[str]:
     seq_root = root / "sequences"
     if not seq_root.is_dir():
         raise DatasetError(f"{seq_root}: no such directory; expected a SemanticKITTI-format root "
@@ -212,11 +214,16 @@ def _sequence_names(root: Path, sequences: str | Sequence[str | int] | None) -> 
         if not names:
             raise DatasetError(f"{seq_root}: holds no sequence folders")
         return names
-    if isinstance(sequences, str):
-        if sequences not in SPLITS:
-            raise DatasetError(f"sequences={sequences!r} is not a split ({sorted(SPLITS)} or "
-                               f"'all'); pass a list like ['00', '08'] for single sequences")
-        names = list(SPLITS[sequences])
+    if isinstance(sequences, (str, Path)):
+        own = own_split(root, sequences) if sequences in SPLITS else None
+        if own is not None or Path(sequences).is_file():
+            names = read_split_file(own or Path(sequences))
+        elif sequences in SPLITS:
+            names = list(SPLITS[sequences])
+        else:
+            raise DatasetError(f"sequences={str(sequences)!r} is neither a split "
+                               f"({sorted(SPLITS)} or 'all') nor a sequence-list file; pass a "
+                               f"list like ['00', '08'] for single sequences")
     else:
         names = [f"{s:02d}" if isinstance(s, int) else str(s) for s in sequences]
     if not names or len(set(names)) != len(names):
@@ -225,7 +232,8 @@ def _sequence_names(root: Path, sequences: str | Sequence[str | int] | None) -> 
     if missing:
         present = sorted(p.name for p in seq_root.iterdir() if p.is_dir())
         raise DatasetError(f"{seq_root}: sequences {missing} have no velodyne/ folder; present "
-                           f"sequences are {present}")
+                           f"sequences are {present} (split 'all' takes every one; "
+                           f"{SPLIT_DIR}/<name>.txt at the root names this dataset's own splits)")
     return names
 
 
@@ -244,8 +252,10 @@ class KittiSource(PlannedSource[_FramePlan]):
     Args:
         root: folder holding ``sequences/``.
         sequences: sequence names (``["00", "08"]``, ints allowed), a split of :data:`SPLITS`
-            (``train`` = 00-07, 09, 10; ``val`` = 08; ``test`` = 11-21), or ``None`` / ``"all"``
-            for every sequence under ``root/sequences``.
+            (the root's own ``splits/<name>.txt`` when it has one, as the synthetic drive does,
+            else SemanticKITTI's: ``train`` = 00-07, 09, 10; ``val`` = 08; ``test`` = 11-21), a
+            sequence-list file, or ``None`` / ``"all"`` for every sequence under
+            ``root/sequences``.
         label_map: a :class:`LabelMap`, a built-in name, a path to a semantic-kitti.yaml-style
             file, or ``"auto"``: the only ``*.yaml`` at ``root`` (the synthetic drive writes
             one). Default: the built-in ``semantic-kitti`` map (19 classes), never guessed.
@@ -261,7 +271,7 @@ class KittiSource(PlannedSource[_FramePlan]):
             ``times``, ``bad_points``).
     """
 
-    def __init__(self, root: str | Path, sequences: str | Sequence[str | int] | None = None,
+    def __init__(self, root: str | Path, sequences: str | Path | Sequence[str | int] | None = None,
                  label_map: str | Path | LabelMap = "semantic-kitti",
                  cameras: Sequence[str] = ("image_2",), load_images: bool = True,
                  on_error: OnError = "raise") -> None:

@@ -28,6 +28,7 @@ from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.geometry import camera_from_lidar, make_transform, quat_from_matrix
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
+from seal_train.sources.splits import own_split, read_split_file
 
 if TYPE_CHECKING:
     from nuscenes.nuscenes import NuScenes
@@ -88,19 +89,14 @@ class _FramePlan:
     cameras: tuple[_CameraPlan, ...]
 
 
-SPLIT_DIR = "splits"
-"""Folder of a dataroot whose ``<name>.txt`` scene lists define that dataset's own named splits
-(the synthetic drive writes ``train`` and ``val`` there); real nuScenes has none."""
-
-
 def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> list[str]:
     """Scene names of ``split`` among ``available``: ``all``, a named split (the dataroot's own
     ``splits/<name>.txt`` when it has one, else the devkit's) or a scene-list file."""
     if isinstance(split, str) and split in SPLITS:
         if split == "all":
             return list(available)
-        own = dataroot / SPLIT_DIR / f"{split}.txt"
-        if own.is_file():
+        own = own_split(dataroot, split)
+        if own is not None:
             return _split_scenes(own, available, dataroot)
         from nuscenes.utils.splits import create_splits_scenes
 
@@ -114,14 +110,11 @@ def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> li
     if not path.is_file():
         raise DatasetError(f"split {str(split)!r} is neither one of {SPLITS} nor an existing "
                            f"scene-list file (one scene name per line)")
-    names = [line.strip() for line in path.read_text().splitlines()]
-    names = [name for name in names if name and not name.startswith("#")]
+    names = read_split_file(path)
     missing = [name for name in names if name not in set(available)]
     if missing:
         raise DatasetError(f"{path}: scenes {missing[:10]} are not in this dataset; it has "
                            f"{len(available)} scenes, e.g. {available[:5]}")
-    if not names:
-        raise DatasetError(f"{path}: scene-list file names no scene")
     chosen = set(names)
     return [name for name in available if name in chosen]
 

@@ -11,6 +11,7 @@ Layout under ``root`` (one sequence per scene, ``00``, ``01``, ... in the order 
     sequences/<seq>/poses.txt                     Tr @ T_world_lidar @ inv(Tr) per frame
     sequences/<seq>/times.txt                     seconds since the sequence's first scan
     sequences/<seq>/times_ns.txt                  absolute stamps, integer ns (reader prefers it)
+    splits/{train,val}.txt                        sequences but the last / the last (split names)
 
 KITTI has one rectified camera rig and no ego frame, so only CAM_FRONT is written, as camera 2 with
 zero baseline (P0..P3 all equal ``[K | 0]``; only ``image_2`` exists). ``Tr`` is CAM_FRONT's static
@@ -34,6 +35,7 @@ import numpy as np
 from seal_train.errors import DatasetError
 from seal_train.sources.kitti import MASK_DIR_PREFIX, TIMES_NS_FILE
 from seal_train.sources.labels import LabelMap
+from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.synth.record import SynthFrame, SynthScene
 
 log = logging.getLogger(__name__)
@@ -178,7 +180,7 @@ def write_kitti(scenes: Iterable[SynthScene], root: str | Path, overwrite: bool 
         scenes: the drives to write, one sequence each (``00``, ``01``, ...), streamed.
         root: dataset root.
         overwrite: allow writing into a non-empty ``root``; the writer's own outputs there
-            (``sequences/``, ``seal-synth.yaml``) are removed first.
+            (``sequences/``, ``splits/``, ``seal-synth.yaml``) are removed first.
 
     Returns:
         ``root`` as a Path.
@@ -213,6 +215,7 @@ def write_kitti(scenes: Iterable[SynthScene], root: str | Path, overwrite: bool 
             raise DatasetError("no scenes to write")
         if label_map is not None:
             (root / LABEL_MAP_FILE).write_text(label_map.to_yaml())
+        write_split_files(root, [f"{i:02d}" for i in range(count)])
     except BaseException:  # leave no half-written dataset behind
         _remove_outputs(root)
         raise
@@ -222,4 +225,5 @@ def write_kitti(scenes: Iterable[SynthScene], root: str | Path, overwrite: bool 
 
 def _remove_outputs(root: Path) -> None:
     shutil.rmtree(root / "sequences", ignore_errors=True)
+    shutil.rmtree(root / SPLIT_DIR, ignore_errors=True)
     (root / LABEL_MAP_FILE).unlink(missing_ok=True)

@@ -42,10 +42,10 @@ from seal_train.sources.nuscenes import (
     LIDAR_CHANNEL,
     ORACLE_DIR,
     POINT_CHANNELS,
-    SPLIT_DIR,
     matrix_to_pose,
 )
 from seal_train.sources.geometry import camera_from_lidar
+from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.synth.record import SynthBox, SynthFrame, SynthScene
 
 log = logging.getLogger(__name__)
@@ -331,17 +331,6 @@ class _Writer:
                         "to the nearest microsecond", len(self.rounded), self.rounded[0])
 
 
-def _write_splits(folder: Path, names: list[str]) -> None:
-    """Scene lists ``train`` (every scene but the last) and ``val`` (the last), so that split
-    names mean held-out scenes on the synthetic drive as on nuScenes; one scene is both."""
-    folder.mkdir(parents=True, exist_ok=True)
-    train = names[:-1] or names
-    (folder / "train.txt").write_text("\n".join(train) + "\n")
-    (folder / "val.txt").write_text(names[-1] + "\n")
-    if len(names) == 1:
-        log.warning("one scene: splits train and val are the same scene %s", names[0])
-
-
 def write_nuscenes(scenes: Iterable[SynthScene], root: str | Path, version: str = "v1.0-mini",
                    overwrite: bool = False, keyframe_every: int = 1) -> Path:
     """Write synthetic scenes as a nuScenes-format dataset (tables, lidarseg, oracle masks).
@@ -388,7 +377,7 @@ def write_nuscenes(scenes: Iterable[SynthScene], root: str | Path, version: str 
         if not names:
             raise DatasetError("no scenes to write")
         writer.finish()
-        _write_splits(root / SPLIT_DIR, names)
+        write_split_files(root, names)
     except BaseException:  # leave no half-written dataset behind
         for name in (version, *OUTPUTS):
             shutil.rmtree(root / name, ignore_errors=True)

@@ -102,3 +102,18 @@ def test_data_inspect_reads_every_format(drive, fmt, tmp_path, capsys):
     assert "driveable_surface" in out
     assert (tmp_path / "birds_eye.png").is_file()
     assert len(list(tmp_path.glob("*_labels.png"))) == (1 if fmt == "kitti" else 6)
+
+
+def test_split_names_select_held_out_scenes_in_both_dataset_formats(tmp_path):
+    """open_split: the drive's own train / val lists select scenes (nuScenes) and sequences
+    (SemanticKITTI) alike, disjoint, val the last scene; a bag has no splits."""
+    from seal_train.sources import open_split  # the package exports it
+
+    paths = write_drive(tmp_path, scenes=2, frames=1, seed=3, formats=("nuscenes", "kitti"))
+    for fmt in ("nuscenes", "kitti"):
+        train, val = open_split(paths[fmt], "train"), open_split(paths[fmt], "val")
+        whole = open_split(paths[fmt])
+        assert len(train) == len(val) == 1 and len(whole) == 2, fmt
+        assert not set(train.frame_ids) & set(val.frame_ids)
+        assert set(train.frame_ids) | set(val.frame_ids) == set(whole.frame_ids)
+        assert val[0].stamp_ns == whole[1].stamp_ns  # the last scene

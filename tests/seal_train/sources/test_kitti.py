@@ -90,8 +90,12 @@ def written(tmp_path_factory) -> tuple[Path, list[SynthScene]]:
 def test_writer_layout(written) -> None:
     root, scenes = written
     seq = root / "sequences" / "00"
-    assert sorted(p.name for p in root.iterdir()) == [LABEL_MAP_FILE, "sequences"]
+    assert sorted(p.name for p in root.iterdir()) == [LABEL_MAP_FILE, "sequences", "splits"]
     assert sorted(p.name for p in (root / "sequences").iterdir()) == ["00", "01"]
+    assert (root / "splits" / "train.txt").read_text() == "00\n"
+    assert (root / "splits" / "val.txt").read_text() == "01\n"
+    # the root's own split lists win over SemanticKITTI's standard sequences (val = 08)
+    assert KittiSource(root, "val", label_map="auto", load_images=False).sequences == ["01"]
     assert sorted(p.name for p in seq.iterdir()) == [
         "calib.txt", "image_2", "instance_2", "labels", "poses.txt", "times.txt", "times_ns.txt",
         "velodyne"]
@@ -311,8 +315,11 @@ def test_splits_and_auto_map(tmp_path) -> None:
     assert KittiSource(root, cameras=()).sequences == ["00", "08"]
     with pytest.raises(DatasetError, match=r"sequences \['01', '02'.*no velodyne.*\['00', '08'\]"):
         KittiSource(root, sequences="train")
-    with pytest.raises(DatasetError, match="'trainval' is not a split"):
+    with pytest.raises(DatasetError, match="'trainval' is neither a split"):
         KittiSource(root, sequences="trainval")
+    listing = tmp_path / "mine.txt"
+    listing.write_text("# a sequence-list file\n08\n")
+    assert KittiSource(root, sequences=listing, cameras=()).sequences == ["08"]
     with pytest.raises(DatasetError, match=r"exactly one \*.yaml.*found \[\]"):
         KittiSource(root, label_map="auto")
     with pytest.raises(DatasetError, match="image_4"):
