@@ -1,10 +1,12 @@
 """``seal_train export``: a pretraining checkpoint + probe head become a loadable model package
 whose ONNX equals the spconv network with the probe head on top; bad inputs fail clearly.
 
-One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph) is shared by the module:
-it takes ~2 min on 2 cores, most of it in the dynamo exporter. The reference is independent of the
-exporter: spconv MinkUNet features, then the probe's ``nn.Linear``, as ``seal_train probe``
-computes them. Tolerance 1e-4 relative to max |logit| (DESIGN.md decision 2).
+One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph) with the head that
+``probe`` trains on it over a two-scene synthetic drive is shared by the module: it takes ~1.5 min
+on 2 cores, most of it in the dynamo exporter. The reference is independent of the exporter:
+spconv MinkUNet features, then the probe's ``nn.Linear``, as ``seal_train probe`` computes them.
+Tolerance 1e-4 relative to max |logit| (DESIGN.md decision 2). The chain test replays the val
+scene's bag through the package and gets ``evaluate``'s scores.
 """
 
 from __future__ import annotations
@@ -22,22 +24,35 @@ import torch
 from seal_ros.core.engines import GatherEngine, OnnxRuntimeEngine
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.model_package import ModelPackage
+from seal_ros.replay import replay
 from seal_train.__main__ import main
-from seal_train.config import to_dict
+from seal_train.config import load_config, to_dict
 from seal_train.engine.pretrain import build_backbone
 from seal_train.engine.pretrain_config import ModelConfig, PretrainConfig
+from seal_train.engine.probe import ProbeConfig, evaluate, probe
 from seal_train.errors import ExportError
 from seal_train.export.package import build_tensorrt_engine, scan_inputs, synthetic_scan
 from seal_train.export.source import load_export_source
 from seal_train.sources.labels import LabelMap
+from seal_train.synth import SynthConfig
+from seal_train.synth.formats import write_drive
 
 MODEL = ModelConfig(backbone="minkunet18", width=0.125, grid="cartesian", voxel_size=0.1)
 NUSCENES = LabelMap.builtin("nuscenes")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    """A pretraining-style checkpoint (non-trivial BatchNorm stats) and a probe-style head file."""
+def drive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two small synthetic scenes as nuScenes (the probe's data) and rosbag2 (replay's)."""
+    config = SynthConfig(image_width=96, image_height=54, lidar_azimuth_steps=512)
+    return write_drive(tmp_path_factory.mktemp("drive"), scenes=2, frames=2, seed=4,
+                       formats=("nuscenes", "rosbag"), config=config)
+
+
+@pytest.fixture(scope="module")
+def trained(drive, tmp_path_factory: pytest.TempPathFactory):
+    """A pretraining-style checkpoint (non-trivial BatchNorm stats) and the head that ``probe``
+    trains on it over the drive's train scene."""
     root = tmp_path_factory.mktemp("trained")
     torch.manual_seed(0)
     backbone = build_backbone(MODEL, in_channels=1)
@@ -52,11 +67,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     model_state["point_head.weight"] = torch.randn(64, 12)  # pretraining-only, not exported
     torch.save({"model": model_state, "config": to_dict(PretrainConfig(model=MODEL)),
                 "state": {"epoch": 1, "step": 10}}, checkpoint)
+    result = probe(load_config(ProbeConfig, overrides=[
+        f"checkpoint={checkpoint}", f"data.path={drive['nuscenes']}", f"out_dir={root / 'probe'}",
+        "epochs=300", "points_per_frame=2000"]))
+    assert result.held_out
     head = torch.nn.Linear(12, len(NUSCENES.class_names))  # MinkUNet18 x 1/8: 12 channels
-    head_path = root / "probe.pt"
-    torch.save({"head": head.state_dict(), "class_names": list(NUSCENES.class_names),
-                "checkpoint": str(checkpoint), "config": {}}, head_path)
-    return backbone, head, checkpoint, head_path
+    head.load_state_dict(torch.load(result.head_path)["head"])
+    return backbone, head, checkpoint, result.head_path
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +135,24 @@ def test_onnx_equals_spconv_backbone_plus_probe_head(trained, exported, points, 
     assert float((got - ref).abs().max() / ref.abs().max()) <= 1e-4
     assert float((weights - ref).abs().max() / ref.abs().max()) <= 1e-4
     assert (got.argmax(1) == ref.argmax(1)).float().mean() > 0.999
+
+
+@pytest.mark.slow
+def test_replay_of_the_val_bag_scores_what_evaluate_scores(drive, trained, exported,
+                                                           tmp_path) -> None:
+    """The two halves agree: the probe head, exported and replayed through onnxruntime over the
+    val scene's bag, gives the confusion matrix that ``evaluate`` computes offline (spconv)."""
+    _, _, _, head_path = trained
+    offline, _ = evaluate(head_path, None, "val", tmp_path / "eval")
+    vehicle = replay(drive["rosbag"] / "scene-0001", model=exported[0], engine="onnxruntime",
+                     overrides={"threads": 2}, progress=False)
+    assert vehicle.processed == 2 and vehicle.evaluated_points == offline.matrix.sum() > 10_000
+    offline_iou = dict(zip(offline.class_names, offline.iou))
+    for name, iou in vehicle.iou.items():  # classes absent from the scene are NaN offline
+        assert iou == pytest.approx(offline_iou[name], abs=1e-3, nan_ok=True), name
+    assert vehicle.miou == pytest.approx(offline.miou, abs=1e-3)
+    # the head predicts several classes (not one everywhere), so agreeing means something
+    assert (offline.matrix[1:, 1:].sum(0) > 0).sum() >= 5 and offline.miou > 0.05
 
 
 @pytest.mark.slow
