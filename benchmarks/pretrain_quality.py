@@ -30,7 +30,8 @@ from seal_train.config import load_config
 from seal_train.engine.probe import ProbeConfig, probe
 from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
-from seal_train.sources.detect import open_source
+from seal_train.sources.detect import open_split
+from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.sources import SOURCES, SlicSource, make_source
 from seal_train.synth.formats import write_drive
@@ -60,10 +61,9 @@ def main() -> None:
     if not root.exists():
         write_drive(out / "drive", scenes=args.scenes, frames=args.frames, seed=args.seed,
                     formats=("nuscenes",))
-    names = [f"scene-{i:04d}" for i in range(args.scenes)]
-    (out / "train.txt").write_text("\n".join(names[:-1]) + "\n")
-    (out / "val.txt").write_text(names[-1] + "\n")
-    train_frames = open_source(root, split=str(out / "train.txt"))
+    if not (root / SPLIT_DIR).is_dir():  # a drive written before the writer made split lists
+        write_split_files(root, [f"scene-{i:04d}" for i in range(args.scenes)])
+    train_frames = open_split(root, "train")
     timings = {"drive": time.perf_counter() - start}
 
     stores = {}
@@ -80,7 +80,7 @@ def main() -> None:
         t0 = time.perf_counter()
         cfg = load_config(PretrainConfig, overrides=[
             f"run_dir={out / f'pretrain-{name}'}", f"data.path={root}",
-            f"data.split={out / 'train.txt'}", f"data.superpixels={stores[name]}",
+            "data.split=train", f"data.superpixels={stores[name]}",
             f"epochs={args.epochs}", f"seed={args.seed}", "resume=false", *args.set])
         result = pretrain(cfg)
         checkpoints[f"{name}-distilled"] = result.checkpoint
@@ -90,8 +90,8 @@ def main() -> None:
     for name, checkpoint in checkpoints.items():
         t0 = time.perf_counter()
         overrides = [f"out_dir={out / ('probe-' + name.split()[0].removesuffix('-distilled'))}",
-                     f"data.path={root}", f"train_split={out / 'train.txt'}",
-                     f"val_split={out / 'val.txt'}", f"seed={args.seed}"]
+                     f"data.path={root}", "train_split=train", "val_split=val",
+                     f"seed={args.seed}"]
         if checkpoint is not None:
             overrides.append(f"checkpoint={checkpoint}")
         result = probe(load_config(ProbeConfig, overrides=overrides))

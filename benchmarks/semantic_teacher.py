@@ -1,7 +1,7 @@
 """A diagnostic image teacher that knows the synthetic drive's classes (trained with labels).
 
     .venv/bin/python benchmarks/semantic_teacher.py --drive DIR/drive/nuscenes \
-        --split DIR/train.txt --val-split DIR/val.txt --out teacher.pth [--stage 2 --epochs 4]
+        --out teacher.pth [--split train --val-split val --stage 2 --epochs 4]
 
 No pretrained image weights ship with any package this project can install, so
 ``benchmarks/pretrain_quality.py`` runs with a random-weight teacher, whose features carry no
@@ -35,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from seal_train.evaluation.metrics import ConfusionMatrix, SegmentationScores, predict
-from seal_train.sources.detect import open_source
+from seal_train.sources.detect import open_split
 from seal_train.sources.frame import project
 from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS, TRUNK_NAMES,
                                         build_resnet50_teacher)
@@ -50,10 +50,10 @@ class LabelledImage:
     label: torch.Tensor  # (P,) int64 training class >= 1
 
 
-def labelled_images(root: Path, split: Path) -> tuple[list[LabelledImage], tuple[str, ...]]:
+def labelled_images(root: Path, split: str) -> tuple[list[LabelledImage], tuple[str, ...]]:
     """Every camera image of the split with its projected point labels; and the class names."""
     images, names = [], ()
-    for frame in open_source(root, split=str(split)):
+    for frame in open_split(root, split):
         pairs = project(frame)
         classes = frame.train_labels()[pairs.point_index]
         names = frame.label_map.class_names  # type: ignore[union-attr]
@@ -158,8 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--drive", type=Path, required=True, help="nuScenes-format drive root")
-    parser.add_argument("--split", type=Path, required=True, help="scene list to train on")
-    parser.add_argument("--val-split", type=Path, help="scene list to score the teacher on")
+    parser.add_argument("--split", default="train",
+                        help="split name or scene-list file to train on (default: train)")
+    parser.add_argument("--val-split", default="val",
+                        help="split to score the teacher on (default: val; 'none' to skip)")
     parser.add_argument("--out", type=Path, required=True, help="state dict file to write")
     parser.add_argument("--stage", type=int, default=2, choices=sorted(STAGE_DIMS),
                         help="deepest ResNet-50 stage (as teacher.stage)")
@@ -178,7 +180,7 @@ def main() -> None:
     print(f"\nteacher: ResNet-50 to layer{args.stage}, {len(images)} train images, "
           f"{args.epochs} epochs, last-epoch loss {loss:.3f}, {train_s / 60:.1f} min")
     scored = {"train": images}
-    if args.val_split is not None:
+    if args.val_split != "none":
         scored["val"] = labelled_images(args.drive, args.val_split)[0]
     for split_name, split_images in scored.items():
         scores = score(model, split_images, names)
