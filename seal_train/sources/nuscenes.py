@@ -28,7 +28,7 @@ from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.geometry import camera_from_lidar, make_transform, quat_from_matrix
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
-from seal_train.sources.splits import own_split, read_split_file
+from seal_train.sources.splits import SPLIT_DIR, own_split, read_split_file
 
 if TYPE_CHECKING:
     from nuscenes.nuscenes import NuScenes
@@ -104,7 +104,8 @@ def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> li
         chosen = [name for name in available if name in wanted]
         if not chosen:
             raise DatasetError(f"split {split!r} selects none of the {len(available)} scenes in "
-                               f"this dataset ({available[:5]}...); use 'all' or a scene-list file")
+                               f"this dataset ({available[:5]}...); use 'all', a scene-list file, "
+                               f"or list the scenes in {dataroot / SPLIT_DIR / (split + '.txt')}")
         return chosen
     path = Path(split)
     if not path.is_file():
