@@ -55,5 +55,9 @@ def run(args: argparse.Namespace) -> int:
           f"{seconds:.1f} s")
     for fmt, path in outputs.items():
         print(f"  {fmt:9s} {path}")
+    if set(outputs) & {"nuscenes", "kitti"}:  # their writers list the splits (sources/splits.py)
+        val = args.scenes - 1
+        train = f"scenes 0-{val - 1}" if val > 1 else ("scene 0" if val else "scene 0 (as val)")
+        print(f"  splits    train = {train}, val = scene {val} (split names train / val)")
     print(f"next: python -m seal_train data inspect {next(iter(outputs.values()))}")
     return 0
