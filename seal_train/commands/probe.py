@@ -46,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  head   {result.head_path}")
     for path in result.report:
         print(f"  wrote  {path}")
-    print(f"next: python -m seal_train evaluate --head {result.head_path} --split <split>")
+    print(f"next: python -m seal_train evaluate --head {result.head_path} [--split val]")
     return 0

@@ -148,9 +148,11 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
     train, val = _open(cfg, cfg.train_split), _open(cfg, cfg.val_split)
     held_out = not set(train.frame_ids) & set(val.frame_ids)
     if not held_out:
+        from seal_train.sources.rosbag import RosbagSource
+
         log.warning("probe: the head is scored on frames it trains on (train_split %r, val_split "
-                    "%r; a bag has no splits): the mIoU is not a held-out figure",
-                    cfg.train_split, cfg.val_split)
+                    "%r%s): the mIoU is not a held-out figure", cfg.train_split, cfg.val_split,
+                    "; a bag has no splits" if isinstance(train, RosbagSource) else "")
 
     rng = np.random.default_rng(cfg.seed)
     cached_x, cached_y = [], []
