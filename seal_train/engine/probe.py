@@ -55,7 +55,7 @@ class ProbeResult:
     head_path: Path
     report: list[Path]
     seconds: float
-    held_out: bool  # scored on frames the head never trained on (different nuScenes splits)
+    held_out: bool  # scored on frames the head never trained on (the splits share no frame)
 
 
 def load_backbone(cfg: ProbeConfig, device: torch.device
