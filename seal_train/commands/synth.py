@@ -42,6 +42,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seal_train.sources.splits import SPLIT_DIR, read_split_file
     from seal_train.synth.formats import write_drive
 
     formats = parse_formats(args.formats)
@@ -55,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
           f"{seconds:.1f} s")
     for fmt, path in outputs.items():
         print(f"  {fmt:9s} {path}")
-    if set(outputs) & {"nuscenes", "kitti"}:  # their writers list the splits (sources/splits.py)
-        val = args.scenes - 1
-        train = f"scenes 0-{val - 1}" if val > 1 else ("scene 0" if val else "scene 0 (as val)")
-        print(f"  splits    train = {train}, val = scene {val} (split names train / val)")
+    listed = [outputs[fmt] / SPLIT_DIR for fmt in ("nuscenes", "kitti") if fmt in outputs]
+    if listed:  # what the writers listed (the same scenes in both formats)
+        train, val = (", ".join(read_split_file(listed[0] / f"{name}.txt"))
+                      for name in ("train", "val"))
+        print(f"  splits    train = {train}; val = {val} (split names train / val)")
     print(f"next: python -m seal_train data inspect {next(iter(outputs.values()))}")
     return 0

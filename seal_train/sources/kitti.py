@@ -44,7 +44,7 @@ from seal_train.sources.kitti_files import (dir_sizes, png_size, read_calib, rea
                                              read_stamps_ns)
 from seal_train.sources.labels import LabelMap, load_label_map
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
-from seal_train.sources.splits import SPLIT_DIR, own_split, read_split_file
+from seal_train.sources.splits import SPLIT_DIR, read_split_file, split_file
 
 POINT_CHANNELS = ("x", "y", "z", "intensity")
 POINT_BYTES = 4 * 4
@@ -122,9 +122,9 @@ def _sequence_names(root: Path, sequences: str | Path | Sequence[str | int] | No
             raise DatasetError(f"{seq_root}: holds no sequence folders")
         return names
     if isinstance(sequences, (str, Path)):
-        own = own_split(root, sequences) if sequences in SPLITS else None
-        if own is not None or Path(sequences).is_file():
-            names = read_split_file(own or Path(sequences))
+        path = split_file(root, sequences, SPLITS)
+        if path is not None:
+            names = read_split_file(path)
         elif sequences in SPLITS:
             names = list(SPLITS[sequences])
         else:

@@ -28,7 +28,7 @@ from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.labels import LabelMap
 from seal_train.sources.geometry import camera_from_lidar, make_transform, quat_from_matrix
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
-from seal_train.sources.splits import SPLIT_DIR, own_split, read_split_file
+from seal_train.sources.splits import SPLIT_DIR, read_split_file, split_file
 
 if TYPE_CHECKING:
     from nuscenes.nuscenes import NuScenes
@@ -92,12 +92,13 @@ class _FramePlan:
 def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> list[str]:
     """Scene names of ``split`` among ``available``: ``all``, a named split (the dataroot's own
     ``splits/<name>.txt`` when it has one, else the devkit's) or a scene-list file."""
-    if isinstance(split, str) and split in SPLITS:
-        if split == "all":
-            return list(available)
-        own = own_split(dataroot, split)
-        if own is not None:
-            return _split_scenes(own, available, dataroot)
+    if split == "all":
+        return list(available)
+    path = split_file(dataroot, split, SPLITS)
+    if path is None:
+        if not (isinstance(split, str) and split in SPLITS):
+            raise DatasetError(f"split {str(split)!r} is neither one of {SPLITS} nor an existing "
+                               f"scene-list file (one scene name per line)")
         from nuscenes.utils.splits import create_splits_scenes
 
         wanted = set(create_splits_scenes()[split])
@@ -107,10 +108,6 @@ def _split_scenes(split: str | Path, available: list[str], dataroot: Path) -> li
                                f"this dataset ({available[:5]}...); use 'all', a scene-list file, "
                                f"or list the scenes in {dataroot / SPLIT_DIR / (split + '.txt')}")
         return chosen
-    path = Path(split)
-    if not path.is_file():
-        raise DatasetError(f"split {str(split)!r} is neither one of {SPLITS} nor an existing "
-                           f"scene-list file (one scene name per line)")
     names = read_split_file(path)
     missing = [name for name in names if name not in set(available)]
     if missing:

@@ -8,18 +8,24 @@ table, so ``train`` / ``val`` mean held-out data on every root that has them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from seal_train.errors import DatasetError
 
-__all__ = ["SPLIT_DIR", "own_split", "read_split_file", "write_split_files"]
+__all__ = ["SPLIT_DIR", "read_split_file", "split_file", "write_split_files"]
 
 SPLIT_DIR = "splits"
 
 
-def own_split(root: Path, name: str) -> Path | None:
-    """The root's own list for split ``name``, or None when it defines none."""
-    path = Path(root) / SPLIT_DIR / f"{name}.txt"
+def split_file(root: Path, split: str | Path, named: Collection[str]) -> Path | None:
+    """The file listing ``split``'s names: the root's own ``splits/<split>.txt`` for a split
+    name in ``named``, else ``split`` itself as a list file. None when that file does not exist
+    (for a name: the reader falls back to its standard table)."""
+    if isinstance(split, str) and split in named:
+        path = Path(root) / SPLIT_DIR / f"{split}.txt"
+    else:
+        path = Path(split)
     return path if path.is_file() else None
 
 
