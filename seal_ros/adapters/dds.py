@@ -10,6 +10,9 @@ Network: unless told otherwise the participant stays on loopback with multicast 
 (:data:`LOOPBACK_XML`); a ``CYCLONEDDS_URI`` the user set wins. The configuration is given to the
 domain directly, so nothing here writes to the environment.
 
+QoS: the ROS 2 profiles of :mod:`.qos` (``SENSOR_DATA``, ``DEFAULT``, ``LATCHED``), re-exported here
+because every endpoint takes one.
+
 Example::
 
     with DdsTransport() as dds:
@@ -22,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import re
@@ -32,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from seal_ros.adapters.qos import (DEFAULT, LATCHED, SENSOR_DATA, Durability, QosProfile,
+                                   Reliability)
 from seal_ros.errors import TransportError
 
 LOG = logging.getLogger(__name__)
@@ -52,65 +56,6 @@ loopback and reliable repair pushes the 90th-percentile latency past 100 ms.
 
 ROS_TOPIC_PREFIX = "rt"
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-# -------------------------------------------------------------------------------------- QoS --
-
-class Reliability(enum.Enum):
-    """DDS reliability: a best-effort reader matches any writer, a reliable one only reliable."""
-
-    BEST_EFFORT = "best_effort"
-    RELIABLE = "reliable"
-
-
-class Durability(enum.Enum):
-    """DDS durability: transient-local writers replay their history to late readers."""
-
-    VOLATILE = "volatile"
-    TRANSIENT_LOCAL = "transient_local"
-
-
-@dataclass(frozen=True, slots=True)
-class QosProfile:
-    """The QoS policies ROS 2 exposes: reliability, durability, keep-last depth.
-
-    Attributes:
-        reliability: best effort or reliable.
-        durability: volatile or transient local (latched).
-        depth: keep-last history depth (>= 1).
-        max_blocking_ms: how long a reliable write may block on a full history (ROS: 100 ms).
-    """
-
-    reliability: Reliability
-    durability: Durability
-    depth: int
-    max_blocking_ms: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.depth < 1:
-            raise TransportError(f"QoS depth is {self.depth}; keep-last needs depth >= 1")
-
-    def to_cyclone(self) -> Any:
-        """The equivalent ``cyclonedds.qos.Qos``, pinned to XCDR1 as rmw_cyclonedds_cpp uses."""
-        from cyclonedds.qos import Policy, Qos
-        from cyclonedds.util import duration
-
-        reliability = (Policy.Reliability.BestEffort
-                       if self.reliability is Reliability.BEST_EFFORT else
-                       Policy.Reliability.Reliable(
-                           max_blocking_time=duration(milliseconds=self.max_blocking_ms)))
-        durability = (Policy.Durability.Volatile if self.durability is Durability.VOLATILE
-                      else Policy.Durability.TransientLocal)
-        return Qos(reliability, durability, Policy.History.KeepLast(self.depth),
-                   Policy.DataRepresentation(use_cdrv0_representation=True))
-
-
-SENSOR_DATA = QosProfile(Reliability.BEST_EFFORT, Durability.VOLATILE, 5)
-"""``rmw_qos_profile_sensor_data``: sensor topics (input and output clouds, images)."""
-DEFAULT = QosProfile(Reliability.RELIABLE, Durability.VOLATILE, 10)
-"""``rmw_qos_profile_default`` / ``QoS(10)``: timings, diagnostics, /tf."""
-LATCHED = QosProfile(Reliability.RELIABLE, Durability.TRANSIENT_LOCAL, 1)
-"""Latched (``/tf_static``, ``SegmentationInfo``): late subscribers get the last sample."""
 
 
 # ----------------------------------------------------------------------------------- config --
