@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seal_ros.core import codec
+from seal_ros.core import codec, output_clouds
 from seal_ros.errors import ConfigError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.pipeline import UNLABELLED_ID, ScanResult
@@ -68,12 +68,13 @@ class MessageFactory:
     # ------------------------------------------------------------------------------ clouds --
 
     def segmentation(self, result: ScanResult, frame_id: str) -> Any:
-        return self.cloud(codec.encode_labelled(result.xyz, result.class_id, result.probability,
-                                                stamp_ns=result.stamp_ns, frame_id=frame_id))
+        return self.cloud(output_clouds.encode_labelled(
+            result.xyz, result.class_id, result.probability, stamp_ns=result.stamp_ns,
+            frame_id=frame_id))
 
     def visualization(self, result: ScanResult, lut: np.ndarray, frame_id: str) -> Any:
-        return self.cloud(codec.encode_rgb(result.xyz, lut[result.class_id],
-                                           stamp_ns=result.stamp_ns, frame_id=frame_id))
+        return self.cloud(output_clouds.encode_rgb(result.xyz, lut[result.class_id],
+                                                   stamp_ns=result.stamp_ns, frame_id=frame_id))
 
     def filtered(self, result: ScanResult, class_ids: np.ndarray, threshold: float,
                  frame_id: str) -> Any:

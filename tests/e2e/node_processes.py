@@ -56,7 +56,7 @@ def offline_segmentation(h: ModuleType, state: dict, msg, threads: int = 1):
     independent reading of the same recipe: finite points -> cylindrical voxels -> kernel maps ->
     gather engine -> softmax, ignore 0 masked, argmax.
     """
-    from seal_ros.core import codec
+    from seal_ros.core import codec, output_clouds
     from seal_ros.core.engines import GatherEngine
     from seal_ros.core.kernel_maps import build_kernel_maps
     from seal_ros.core.voxelize import VoxelGrid, voxelize
@@ -80,9 +80,9 @@ def offline_segmentation(h: ModuleType, state: dict, msg, threads: int = 1):
     class_id = np.zeros(len(xyz), dtype=np.uint8)
     probability = np.zeros(len(xyz), dtype=np.float32)
     class_id[finite], probability[finite] = cls.numpy(), prob.numpy()
-    cloud = codec.encode_labelled(xyz, class_id, probability,
-                                  stamp_ns=codec.stamp_to_ns(msg.header.stamp),
-                                  frame_id=msg.header.frame_id)
+    cloud = output_clouds.encode_labelled(xyz, class_id, probability,
+                                          stamp_ns=codec.stamp_to_ns(msg.header.stamp),
+                                          frame_id=msg.header.frame_id)
     return h.to_message(cloud)
 
 

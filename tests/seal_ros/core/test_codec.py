@@ -9,8 +9,7 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from seal_ros.core.codec import (DATATYPE_DTYPES, CloudData, FieldSpec, PointFieldType, cloud_dtype,
-                                 decode, encode, encode_labelled, encode_rgb, finite_mask,
-                                 pack_rgb, read_field, read_points, unpack_rgb)
+                                 decode, encode, finite_mask, read_field, read_points)
 from seal_ros.errors import CodecError
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
@@ -112,24 +111,6 @@ def test_big_endian_equals_little_endian() -> None:
     msg = TS.deserialize_cdr(TS.serialize_cdr(to_ros(big), PC2), PC2)
     np.testing.assert_array_equal(read_points(msg, ("z",), np.float64)[:, 0], cols["z"])
     assert encode(decode(big)).is_bigendian  # structured big-endian input keeps its order
-
-
-def test_node_outputs() -> None:
-    xyz = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32)
-    labelled = encode_labelled(xyz, np.array([3, 255]), np.array([0.5, 0.25]), stamp_ns=7,
-                               frame_id="lidar")
-    assert [(f.name, f.offset, f.datatype) for f in labelled.fields] == [
-        ("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("class_id", 12, 2), ("probability", 13, 7)]
-    assert labelled.point_step == 17 and labelled.stamp_ns == 7 and labelled.frame_id == "lidar"
-    np.testing.assert_array_equal(read_field(labelled, "class_id"), [3, 255])
-    with pytest.raises(CodecError, match="class_id spans 0..256"):
-        encode_labelled(xyz, np.array([0, 256]), np.zeros(2))
-    rgb = np.array([[255, 0, 16], [1, 2, 3]], dtype=np.uint8)
-    vis = encode_rgb(xyz, rgb)
-    assert vis.fields[3] == FieldSpec("rgb", 12, 7, 1)
-    bits = read_field(vis, "rgb").view(np.uint32)
-    np.testing.assert_array_equal(bits, [0xFF0010, 0x010203])
-    np.testing.assert_array_equal(unpack_rgb(pack_rgb(rgb)), rgb)
 
 
 def test_finite_mask_and_is_dense() -> None:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from seal_ros.core import codec
+from seal_ros.core import codec, output_clouds
 from seal_ros.errors import ConfigError
 from seal_ros.node.core import SegmentationNode, publications, subscriptions
 from seal_ros.node.diagnostics import Level
@@ -73,7 +73,7 @@ def test_outputs_match_the_pipeline_and_timing_is_complete(h, package, pipeline)
     np.testing.assert_array_equal(points["probability"], expected.probability)
     (vis,) = io.on("~/output/visualization")
     lut = np.asarray(package.palette, dtype=np.uint8)
-    np.testing.assert_array_equal(codec.unpack_rgb(codec.decode(vis)["rgb"]),
+    np.testing.assert_array_equal(output_clouds.unpack_rgb(codec.decode(vis)["rgb"]),
                                   lut[expected.class_id])
     (timing,) = io.on("~/output/timing")
     assert timing.stage_names == ["decode", "voxelize", "kernel_maps", "inference", "labels",
