@@ -13,7 +13,8 @@ from seal_train.errors import DatasetError, SealError
 from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.geometry import rigid
 from seal_train.sources.labels import LabelMap
-from seal_train.sources.nuscenes import NuScenesSource, matrix_to_pose, pose_to_matrix
+from seal_train.sources.nuscenes import NuScenesSource
+from seal_train.sources.nuscenes_tables import matrix_to_pose, pose_to_matrix
 from seal_train.synth.nuscenes_writer import write_nuscenes
 from seal_train.synth.record import POINT_CHANNELS, SynthBox, SynthFrame, SynthScene
 
