@@ -74,7 +74,7 @@ def resolve_device(name: str) -> torch.device:
 
 def open_data(cfg: PretrainConfig, info: DistInfo) -> tuple[FrameSource, SuperpixelStore]:
     """The frames and their superpixel store; the built-in drive is made on first use."""
-    from seal_train.engine.synthetic import cache_root, ensure_superpixels, synthetic_drive
+    from seal_train.engine.synthetic import ensure_superpixels, synthetic_drive
 
     data = cfg.data
     path = data.path

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from seal_train.errors import BagError
-from seal_train.sources.geometry import invert_rigid, make_transform, quat_from_matrix, slerp
+from seal_train.sources.geometry import invert_rigid, make_transform, slerp
 
 
 class TfError(BagError):
@@ -188,5 +188,4 @@ class TfTree:
         return invert_rigid(T_common_target) @ T_common_source
 
 
-__all__ = ["TfError", "TfTree", "invert", "make_transform", "matrix_from_quat", "quat_from_matrix",
-           "slerp"]
+__all__ = ["TfError", "TfTree"]
