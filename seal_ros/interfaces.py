@@ -63,7 +63,7 @@ def register(typestore: Typestore) -> Typestore:
 
 
 def typestore(distro: str = "ROS2_HUMBLE") -> Typestore:
-    """A fresh rosbags typestore for ``distro`` (a ``rosbags.typesys.Stores`` name) with seal_msgs."""
+    """A fresh rosbags typestore with seal_msgs; ``distro``: a ``rosbags.typesys.Stores`` name."""
     from rosbags.typesys import Stores, get_typestore
 
     try:

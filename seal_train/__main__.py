@@ -1,4 +1,4 @@
-"""``python -m seal_train <command>``: dispatch only; each command lives in ``seal_train.commands``."""
+"""``python -m seal_train <command>``: dispatch only; the commands live in ``.commands``."""
 
 from __future__ import annotations
 

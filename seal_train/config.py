@@ -1,4 +1,4 @@
-"""Typed configuration: dataclass schemas with defaults in code, YAML files, ``key=value`` overrides.
+"""Typed configuration: dataclass schemas with defaults in code, YAML files, ``a.b=c`` overrides.
 
 A YAML file states only what differs from the defaults; ``a.b=c`` on the command line overrides any
 key (the value is parsed as YAML). Unknown keys and wrongly typed values are errors, so a typo never

@@ -39,7 +39,8 @@ def points_over_image(xyz: np.ndarray, camera: CameraView, colors: np.ndarray | 
                       max_depth: float = 50.0, radius: int = 1) -> np.ndarray:
     """The camera image with the projected points drawn on it, far to near.
 
-    ``colors`` is (N, 3) uint8 per point (e.g. label colours); by default points are coloured by depth.
+    ``colors`` is (N, 3) uint8 per point (e.g. label colours); by default points are coloured by
+    depth.
     """
     index, row, col, depth = project_points(xyz, camera.K, camera.T_cam_lidar, camera.height,
                                             camera.width)

@@ -61,14 +61,16 @@ def test_cli_help(argv):
 
 def test_cli_reports_seal_errors_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "seal_train", "data", "inspect",
-                             str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+                             str(tmp_path / "missing")], capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'missing'}: no such file or directory"
 
 
 def test_runtime_never_imports_training_code():
     code = ("import sys, seal_ros.core.codec, seal_ros.core.voxelize, seal_ros.interfaces, "
-            "seal_ros.adapters.dds; assert not [m for m in sys.modules if m.startswith('seal_train')]")
+            "seal_ros.adapters.dds; "
+            "assert not [m for m in sys.modules if m.startswith('seal_train')]")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,8 @@
 point-to-voxel inverse map (N,) int64 and the :class:`~seal_ros.core.kernel_maps.KernelMaps` of the
 scan, and returns per-point outputs (N, K) float32 torch tensors.
 
-- ``torch``: spconv eager MinkUNet (needs the coords of scale 0 and the grid shape: taken from maps).
+- ``torch``: spconv eager MinkUNet (needs the coords of scale 0 and the grid shape: taken from
+  maps).
 - ``gather``: the gather-GEMM torch module (:class:`~seal_ros.core.sparse_net.GatherMinkUNet`).
 - ``onnxruntime``: a session over the exported ONNX (CUDA provider when available, else CPU).
 - ``tensorrt``: builds an engine from the ONNX on first start (optimisation profile min/opt/max

@@ -4,14 +4,15 @@ Keys expected (those of :class:`seal_ros.core.minkunet.MinkUNet`):
 
     stem.0.weight (C0, k, k, k, C_in), stem.1.* BatchNorm1d
     down.{l}.0.weight (C, 2, 2, 2, C), down.{l}.1.*                            l = 0..3
-    encoder.{l}.{b}.conv1.weight / bn1.* / conv2.weight / bn2.* / downsample.0.weight / downsample.1.*
+    encoder.{l}.{b}.conv1.weight / bn1.* / conv2.weight / bn2.* / downsample.0.weight /
+        downsample.1.*
     up.{s}.0.weight, up.{s}.1.*; decoder.{s}.{b}.*                             s = 0..3
     head.weight (K, C), head.bias (K,)                                         optional
 
-A Seal checkpoint ``{"model": {...}}`` holds the backbone under ``backbone.`` (pretraining also stores
-``point_head.*`` and ``teacher.*``, which are not part of the segmentation network and are ignored).
-A segmentation head is taken from ``backbone.head.*`` or, when the backbone has none, from a top-level
-``head.*`` / ``seg_head.*`` Linear of the model.
+A Seal checkpoint ``{"model": {...}}`` holds the backbone under ``backbone.`` (pretraining also
+stores ``point_head.*`` and ``teacher.*``, which are not part of the segmentation network and are
+ignored). A segmentation head is taken from ``backbone.head.*`` or, when the backbone has none, from
+a top-level ``head.*`` / ``seg_head.*`` Linear of the model.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ neighbours, most first. Then the output rows of "the r-th neighbour of each row"
 Conventions (those of spconv, checked against dense ``conv3d`` in ``test_spconv_patch.py``):
 
 - sub-manifold k (odd): offset ``d`` in ``{-r..r}^3`` (r = k // 2), flat index
-  ``(di + r) k^2 + (dj + r) k + (dk + r)`` = spconv's weight index ``[:, di + r, dj + r, dk + r, :]``;
-  pair (in, out) means ``out[out] += W_d @ x[in]`` with ``coord[in] = coord[out] + d``. Pairs of
-  ``-d`` are the swapped pairs of ``+d`` and the centre is the identity, so only the
-  ``(k^3 - 1) / 2`` offsets after the centre are stored ("half maps").
+  ``(di + r) k^2 + (dj + r) k + (dk + r)`` = spconv's weight index
+  ``[:, di + r, dj + r, dk + r, :]``; pair (in, out) means ``out[out] += W_d @ x[in]`` with
+  ``coord[in] = coord[out] + d``. Pairs of ``-d`` are the swapped pairs of ``+d`` and the centre is
+  the identity, so only the ``(k^3 - 1) / 2`` offsets after the centre are stored ("half maps").
 - down (k 2, s 2): offset ``(a, b, c) = coord_fine % 2``, flat ``4a + 2b + c``; pair (fine row,
   coarse row). Every fine voxel is in exactly one offset.
 - up (inverse k 2): the down pairs swapped: (coarse row, fine row), same offset index.

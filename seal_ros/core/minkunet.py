@@ -10,9 +10,9 @@ Topology (origin: MinkowskiEngine ``examples/res16unet.py`` ``Res16UNetBase``, S
               concat the encoder output of that resolution, layers[4 + l - 1] BasicBlocks
     head      1x1x1 conv (with bias) -> out_channels, or none (features of planes[7] channels)
 
-The stem is 3x3x3 because SLidR's config sets ``kernel_size: 3`` for ``conv0p1s1`` (MinkowskiEngine's
-own default is 5). Down/up convs use kernel 2, stride 2, as ``conv1p1s2`` / ``convtr4p16s2`` in
-Res16UNet. BatchNorm momentum: MinkowskiEngine's ``MinkowskiBatchNorm`` wraps
+The stem is 3x3x3 because SLidR's config sets ``kernel_size: 3`` for ``conv0p1s1``
+(MinkowskiEngine's own default is 5). Down/up convs use kernel 2, stride 2, as ``conv1p1s2`` /
+``convtr4p16s2`` in Res16UNet. BatchNorm momentum: MinkowskiEngine's ``MinkowskiBatchNorm`` wraps
 ``torch.nn.BatchNorm1d(momentum=...)`` unchanged, so SLidR's ``bn_momentum: 0.05`` is torch's
 momentum 0.05 (running = 0.95 running + 0.05 batch). BN eps is torch's default 1e-5 as in ME.
 
@@ -224,7 +224,7 @@ class MinkUNet(nn.Module):
         return features
 
     def forward(self, batch: SparseBatch) -> torch.Tensor:
-        """Per-point features (N, out_channels): voxel outputs gathered through ``batch.inverse``."""
+        """Per-point features (N, out_channels): voxel outputs taken through ``batch.inverse``."""
         return self.forward_voxels(batch)[batch.inverse]
 
 

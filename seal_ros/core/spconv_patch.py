@@ -8,9 +8,9 @@ Defect A: backward needs CUDA.
     ``spconv.pytorch.ops.indice_conv_backward`` always calls ``get_current_stream()`` (the
     ``stream = get_current_stream()`` line after the sub-manifold shortcut), which runs
     ``torch.cuda.current_stream()``. On a CPU-only torch that raises ``AssertionError: Torch not
-    compiled with CUDA enabled``; on a CUDA build of torch with no GPU, like the dev machine, it raises
-    ``RuntimeError: Found no NVIDIA driver``. Every 3x3x3 sparse conv (SubM, strided, inverse)
-    crashes in backward. The stream value is only used on CUDA tensors.
+    compiled with CUDA enabled``; on a CUDA build of torch with no GPU, like the dev machine, it
+    raises ``RuntimeError: Found no NVIDIA driver``. Every 3x3x3 sparse conv (SubM, strided,
+    inverse) crashes in backward. The stream value is only used on CUDA tensors.
     Fix: when ``torch.cuda.is_available()`` is False, ``ops.get_current_stream`` becomes a function
     that returns stream 0 (what spconv passes itself for CPU tensors), checked again at each call.
 
@@ -71,7 +71,7 @@ def _tv_as_torch(tensor: Any) -> torch.Tensor:
 
 
 def _gather_cpu(out: Any, inp: Any, inds: Any) -> None:
-    """``out[:n] = inp[inds]`` with ``n = len(inds)``; ``out`` (M>=n, C), ``inp`` (N, C), ``inds`` (n,) int32."""
+    """``out[:n] = inp[inds]``, n = len(inds); ``out`` (M>=n, C), ``inp`` (N, C), ``inds`` int32."""
     index = _tv_as_torch(inds)  # (n,) int32
     out_t = _tv_as_torch(out)  # (M, C), M >= n
     torch.index_select(_tv_as_torch(inp), 0, index, out=out_t[: index.shape[0]])
@@ -133,7 +133,8 @@ def apply_spconv_cpu_fixes() -> SpconvFixes:
     """Install the fixes that this machine needs; calling it again changes nothing.
 
     Defect B's fix and the hazard C guard are always installed (B only touches host tensors; CUDA
-    tensors never reach ``gather_cpu``). Defect A's fix is installed only when ``torch.cuda.is_available()`` is False.
+    tensors never reach ``gather_cpu``). Defect A's fix is installed only when
+    ``torch.cuda.is_available()`` is False.
 
     Returns:
         Which fixes are active afterwards.

@@ -7,7 +7,8 @@ one key (:mod:`seal_ros.core.voxel_keys`) and made unique with
 network outputs are gathered back to all points (no point is lost).
 
 Voxel features: ``"first"`` keeps the features of the first point (lowest index) that falls in the
-voxel, like MinkowskiEngine's ``sparse_quantize`` used by SLidR; ``"mean"`` averages the voxel's points.
+voxel, like MinkowskiEngine's ``sparse_quantize`` used by SLidR; ``"mean"`` averages the voxel's
+points.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Node parameters: one dataclass, read from a ROS 2 parameter file or plain YAML.
 
 The file is ``config/segment.param.yaml``, in ROS 2's layout (``/**: ros__parameters: {...}``) so
-``ros2 launch`` can hand it to the node unchanged; the DDS node and the replay tool read the same file.
-Nested keys may also be written dotted (``filter.classes``), as ROS 2 flattens them. Unknown keys
-are errors that name the file and the key.
+``ros2 launch`` can hand it to the node unchanged; the DDS node and the replay tool read the same
+file. Nested keys may also be written dotted (``filter.classes``), as ROS 2 flattens them. Unknown
+keys are errors that name the file and the key.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class FilterParams:
 @dataclass(frozen=True)
 class DiagnosticsParams:
     """``/diagnostics``: WARN when one scan takes longer than ``max_allowed_processing_time_ms``,
-    ERROR when that lasts longer than ``max_acceptable_consecutive_delay_ms`` (Autoware's values)."""
+    ERROR when that lasts over ``max_acceptable_consecutive_delay_ms`` (Autoware's values)."""
 
     max_allowed_processing_time_ms: float = 200.0
     max_acceptable_consecutive_delay_ms: float = 1000.0

@@ -26,7 +26,8 @@ from seal_train.sources.frame import Frame, project
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser = sub.add_parser(name, help="inspect datasets and bags",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     inspect = actions.add_parser("inspect", help="summarise a dataset and draw its first frame",
                                  description=__doc__,
@@ -75,7 +76,8 @@ class Summary:
                  f"{', ...' if len(self.sequences) > 8 else ''})",
                  f"points per frame: min {pts.min()}, mean {pts.mean():.0f}, max {pts.max()}"]
         if self.cameras:
-            lines.append("cameras: " + ", ".join(f"{n} {w}x{h}" for n, (w, h) in self.cameras.items()))
+            lines.append("cameras: " + ", ".join(f"{n} {w}x{h}"
+                                                 for n, (w, h) in self.cameras.items()))
             share = 100.0 * self.projected / max(total, 1)
             lines.append(f"calibration: {share:.1f} % of points project into some image "
                          f"(depth > 1 m, inside the image)")
@@ -86,7 +88,8 @@ class Summary:
         if self.class_counts is not None:
             lines.append("labels (training classes):")
             for cls, (name, count) in enumerate(zip(self.class_names, self.class_counts)):
-                lines.append(f"  {cls:3d} {name:22s} {count:10d}  {100.0 * count / max(total, 1):5.1f} %")
+                lines.append(f"  {cls:3d} {name:22s} {count:10d}  "
+                             f"{100.0 * count / max(total, 1):5.1f} %")
         else:
             lines.append("labels: none")
         return "\n".join(lines)

@@ -20,7 +20,8 @@ FORMATS = ("nuscenes", "kitti", "rosbag")
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser = sub.add_parser(name, help="write the synthetic drive in dataset formats",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--scenes", type=int, default=2, help="number of scenes (default 2)")
     parser.add_argument("--frames", type=int, default=40, help="frames per scene (default 40)")

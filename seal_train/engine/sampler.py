@@ -1,9 +1,9 @@
 """Global batches that split identically over processes or micro-batches.
 
 Each epoch shuffles with a generator seeded by (seed, epoch). Step s takes the slice
-``perm[s * B : (s + 1) * B]`` of the global batch size B; part r of W gets the contiguous sub-slice r.
-So rank r of a W-process run sees exactly micro-batch r of a single process that splits its batch
-into W micro-batches: the two runs train on the same data in the same groups.
+``perm[s * B : (s + 1) * B]`` of the global batch size B; part r of W gets the contiguous
+sub-slice r. So rank r of a W-process run sees exactly micro-batch r of a single process that
+splits its batch into W micro-batches: the two runs train on the same data in the same groups.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Image augmentations (random-resized crop, horizontal flip) move pixels, so they rewrite the pairs'
 (row, col) and drop pairs that leave the crop; point augmentations (rotation about z, flips, cuboid
 drop) move points, so pairs, which refer to points by index, stay valid (a dropped point drops its
-pairs and the survivors are re-indexed). Every function takes an explicit ``numpy.random.Generator``.
+pairs and the survivors are re-indexed). Every function takes an explicit
+``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def resize(view: PairedView, out_hw: tuple[int, int]) -> PairedView:
 
 def crop_and_resize(view: PairedView, boxes: list[tuple[int, int, int, int]],
                     out_hw: tuple[int, int]) -> PairedView:
-    """Crop image i to ``boxes[i]`` = (top, left, h, w), resize to ``out_hw``; drop pairs outside."""
+    """Crop image i to ``boxes[i]`` (top, left, h, w), resize to ``out_hw``; drop pairs outside."""
     import cv2
 
     out_h, out_w = out_hw

@@ -1,4 +1,4 @@
-"""Open any supported dataset path as a sequence of Frames, recognising its format from the files."""
+"""Open any supported dataset path as a sequence of Frames, its format recognised by its files."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ BAG_SUFFIXES = (".mcap", ".db3", ".bag")
 
 def detect(path: str | Path) -> SourceKind:
     """Which format ``path`` holds: a nuScenes root (``v1.0-*/``), a SemanticKITTI-format root
-    (``sequences/``), or a bag (rosbag2 folder with ``metadata.yaml``, ``.mcap``, ``.db3``, ``.bag``)."""
+    (``sequences/``), or a bag (rosbag2 folder with ``metadata.yaml``, ``.mcap``, ``.db3``,
+    ``.bag``)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
@@ -49,12 +50,14 @@ def detect(path: str | Path) -> SourceKind:
     if (path / "sequences").is_dir():
         return SourceKind.KITTI
     raise DatasetError(f"{path}: not a nuScenes root (no v1.0-*/ folder), a SemanticKITTI-format "
-                       f"root (no sequences/ folder) or a bag (no metadata.yaml / .mcap / .db3 / .bag)")
+                       f"root (no sequences/ folder) or a bag "
+                       f"(no metadata.yaml / .mcap / .db3 / .bag)")
 
 
 def nuscenes_version(root: Path) -> str:
     """The one ``v1.0-*`` table folder under ``root``."""
-    versions = sorted(p.name for p in Path(root).iterdir() if p.is_dir() and p.name.startswith("v1.0-"))
+    versions = sorted(p.name for p in Path(root).iterdir()
+                      if p.is_dir() and p.name.startswith("v1.0-"))
     if len(versions) != 1:
         raise DatasetError(f"{root}: found table folders {versions}; pass version= to choose one")
     return versions[0]

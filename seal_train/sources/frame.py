@@ -1,12 +1,12 @@
 """The one record every data source yields, and the LiDAR-to-camera projection on it.
 
-Every later stage (superpixels, pairing, training, evaluation) consumes only :class:`Frame`, so a new
-dataset is one adapter that builds Frames. Arrays are checked once here; consumers trust them.
+Every later stage (superpixels, pairing, training, evaluation) consumes only :class:`Frame`, so a
+new dataset is one adapter that builds Frames. Arrays are checked once here; consumers trust them.
 
 Conventions:
 - ``T_b_a`` is a 4x4 float64 rigid transform mapping coordinates in frame ``a`` to frame ``b``.
-- Pixel centres sit at integer coordinates (OpenCV convention): a projected point at ``(u, v)`` lands
-  on pixel ``(row, col) = (floor(v + 0.5), floor(u + 0.5))``.
+- Pixel centres sit at integer coordinates (OpenCV convention): a projected point at ``(u, v)``
+  lands on pixel ``(row, col) = (floor(v + 0.5), floor(u + 0.5))``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class Frame:
     """One LiDAR scan with its cameras, poses and (optionally) labels.
 
     Attributes:
-        frame_id: stable id (nuScenes sample_data token, ``<sequence>/<frame>``, ``<topic>/<stamp>``).
+        frame_id: stable id (nuScenes sample_data token, ``<sequence>/<frame>``,
+            ``<topic>/<stamp>``).
         sequence: scene / sequence / bag name the frame belongs to.
         points: (N, C) float32 in the LiDAR (sensor) frame; columns named by ``channels``, the first
             three always ``x, y, z``.

@@ -1,7 +1,7 @@
 """Rigid transforms and quaternions shared by the readers, the TF buffer and the synthetic drive.
 
-Quaternions are ``(x, y, z, w)`` (ROS order) unless a name says otherwise; nuScenes' ``(w, x, y, z)``
-is converted at its reader.
+Quaternions are ``(x, y, z, w)`` (ROS order) unless a name says otherwise; nuScenes'
+``(w, x, y, z)`` is converted at its reader.
 """
 
 from __future__ import annotations

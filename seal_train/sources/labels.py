@@ -1,7 +1,7 @@
 """Label maps: raw dataset ids -> training classes, in the ``semantic-kitti.yaml`` layout.
 
-One YAML layout serves every dataset (SemanticKITTI and its siblings ship such a file; nuScenes and the
-synthetic drive get one here), so adding a dataset with its own classes is a file, not code.
+One YAML layout serves every dataset (SemanticKITTI and its siblings ship such a file; nuScenes and
+the synthetic drive get one here), so adding a dataset with its own classes is a file, not code.
 Training class 0 is always the ignored class.
 """
 
@@ -62,7 +62,7 @@ class LabelMap:
         return len(self.class_names) - 1
 
     def to_train(self, raw: np.ndarray, where: str = "labels") -> np.ndarray:
-        """Map raw ids to training classes; raw ids absent from the map are an error, never dropped."""
+        """Map raw ids to training classes; an id absent from the map is an error, never dropped."""
         raw = np.asarray(raw).astype(np.int64, copy=False)
         inside = raw < len(self._lookup)
         out = np.full(raw.shape, -1, dtype=np.int64)
@@ -70,8 +70,8 @@ class LabelMap:
         unknown = out < 0
         if unknown.any():
             ids = np.unique(raw[unknown])[:10].tolist()
-            raise DatasetError(f"{where}: {int(unknown.sum())} points carry raw label ids {ids} that "
-                               f"label map {self.name!r} does not know")
+            raise DatasetError(f"{where}: {int(unknown.sum())} points carry raw label ids {ids} "
+                               f"that label map {self.name!r} does not know")
         return out
 
     def to_yaml(self) -> str:
@@ -109,8 +109,9 @@ class LabelMap:
             raise DatasetError(f"{path}: cannot read label map: {err}") from err
         missing = [key for key in ("labels", "learning_map", "learning_map_inv") if key not in doc]
         if missing:
-            raise DatasetError(f"{path}: label map lacks {missing}; expected the semantic-kitti.yaml "
-                               f"layout (labels, color_map, learning_map, learning_map_inv)")
+            raise DatasetError(f"{path}: label map lacks {missing}; expected the "
+                               f"semantic-kitti.yaml layout "
+                               f"(labels, color_map, learning_map, learning_map_inv)")
         raw_names = {int(k): str(v) for k, v in doc["labels"].items()}
         learning_map = {int(k): int(v) for k, v in doc["learning_map"].items()}
         inverse = {int(k): int(v) for k, v in doc["learning_map_inv"].items()}

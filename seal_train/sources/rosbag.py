@@ -297,7 +297,8 @@ class RosbagSource(PlannedSource[_FramePlan]):
             K = Ks[int(np.argmin(np.abs(info_stamps - best.stamp_ns)))]
             T_world_ego_cam = tf.lookup(world, self.ego_frame, best.stamp_ns)
             T_ego_cam = tf.lookup(self.ego_frame, best.frame_id, best.stamp_ns)
-            T_cam_lidar = invert_rigid(T_ego_cam) @ invert_rigid(T_world_ego_cam) @ T_world_ego @ T_ego_lidar
+            T_cam_lidar = (invert_rigid(T_ego_cam) @ invert_rigid(T_world_ego_cam) @ T_world_ego
+                           @ T_ego_lidar)
             mask = None
             if cam.mask_topic is not None:
                 mask = masks[cam.name].get(best.stamp_ns)

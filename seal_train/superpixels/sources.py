@@ -33,7 +33,7 @@ class SuperpixelSource(Protocol):
 
 @dataclass(frozen=True)
 class SlicSource:
-    """skimage SLIC on the RGB image; defaults are SLidR's (150 segments, compactness 6, sigma 3)."""
+    """skimage SLIC on the RGB image; SLidR's defaults (150 segments, compactness 6, sigma 3)."""
 
     n_segments: int = 150
     compactness: float = 6.0

@@ -1,8 +1,8 @@
 """The superpixel store: one uint16 PNG per camera image plus a manifest.
 
 Ids are dense (0..K-1) per image and :data:`NO_SEGMENT` (65535) marks pixels in no segment, so there
-is no uint8 wrap, no id-0 collision and no per-image id stride. Files are keyed by the image's stable
-id and written atomically, so an interrupted run resumes where it stopped.
+is no uint8 wrap, no id-0 collision and no per-image id stride. Files are keyed by the image's
+stable id and written atomically, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Records the synthetic drive hands to its format writers.
 
-A :class:`SynthFrame` is a :class:`~seal_train.sources.frame.Frame` plus what a Frame folds away but a
-dataset format stores separately: the static camera rig and the ego pose at each camera's own stamp
-(``T_cam_lidar = inv(T_ego_cam) @ inv(T_world_ego_cam) @ T_world_ego @ T_ego_lidar``), and the
+A :class:`SynthFrame` is a :class:`~seal_train.sources.frame.Frame` plus what a Frame folds away but
+a dataset format stores separately: the static camera rig and the ego pose at each camera's own
+stamp (``T_cam_lidar = inv(T_ego_cam) @ inv(T_world_ego_cam) @ T_world_ego @ T_ego_lidar``), and the
 object boxes (nuScenes ``sample_annotation``).
 """
 
@@ -48,8 +48,8 @@ class SynthBox:
 class SynthFrame:
     """One rendered scan with its six cameras.
 
-    ``frame`` holds points (N, 5) with :data:`POINT_CHANNELS`, nuScenes raw labels, per-point segment
-    ids (``instances``; every surface has one, stuff included) and six cameras in
+    ``frame`` holds points (N, 5) with :data:`POINT_CHANNELS`, nuScenes raw labels, per-point
+    segment ids (``instances``; every surface has one, stuff included) and six cameras in
     :data:`CAMERA_NAMES` order, each with its instance mask (same id space, 0 = sky).
     """
 

@@ -250,5 +250,5 @@ def write_rosbag(scenes: Iterable[SynthScene], path: Path, storage: str = "mcap"
     return written
 
 
-__all__ = ["EGO_FRAME", "LABEL_MAP_FILE", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME", "camera_prefix",
-           "write_rosbag", "write_scene_bag"]
+__all__ = ["EGO_FRAME", "LABEL_MAP_FILE", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME",
+           "camera_prefix", "write_rosbag", "write_scene_bag"]

@@ -1,8 +1,8 @@
 """Frozen torchvision ResNet-50 image teacher with a trainable projection head (SLidR's 2D branch).
 
 The trunk is dilated so its output stride is 4 (configurable), a trainable 1x1 conv maps 2048 -> 64
-channels, the map is upsampled bilinearly to the input size and L2-normalised per pixel. Weights come
-from a file the user gives: a torchvision state dict or a MoCo-v2 checkpoint.
+channels, the map is upsampled bilinearly to the input size and L2-normalised per pixel. Weights
+come from a file the user gives: a torchvision state dict or a MoCo-v2 checkpoint.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _trunk(output_stride: int, stage: int = 4) -> nn.Module:
     from torchvision.models import resnet50
 
     if output_stride not in DILATIONS:
-        raise ConfigError(f"teacher output_stride {output_stride}: expected one of {sorted(DILATIONS)}")
+        raise ConfigError(f"teacher output_stride {output_stride}: expected one of "
+                          f"{sorted(DILATIONS)}")
     if stage not in STAGE_DIMS:
         raise ConfigError(f"teacher stage {stage}: expected one of {sorted(STAGE_DIMS)}")
     net = resnet50(weights=None, replace_stride_with_dilation=DILATIONS[output_stride])

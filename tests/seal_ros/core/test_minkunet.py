@@ -22,7 +22,8 @@ def two_threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def _scans(points: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _scans(points: tuple[int, ...],
+           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random scans concatenated: xyz (N, 3) within ~30 m, intensity (N, 1), offsets (B + 1,)."""
     gen = torch.Generator().manual_seed(seed)
     N = sum(points)

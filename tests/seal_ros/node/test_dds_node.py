@@ -1,4 +1,4 @@
-"""The DDS node's command line: help, parameter precedence, topic names, errors before DDS starts."""
+"""The DDS node's command line: help, parameter precedence, topic names, errors before DDS."""
 
 from __future__ import annotations
 
