@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -140,14 +143,11 @@ print("forward ok")
 def test_first_forward_logs_no_fx_tracing_notice() -> None:
     """spconv's SparseConvTensor makes torch.fx log a tracing notice once per process; the
     network's module filters exactly that notice and nothing else of torch's."""
-    import subprocess
-    import sys
-
     run = subprocess.run([sys.executable, "-c", FORWARD_ONCE], capture_output=True, text=True,
                          timeout=120, check=True)
     assert "forward ok" in run.stdout
     assert "is_fx_tracing" not in run.stderr, run.stderr
-    logger = __import__("logging").getLogger("torch.fx._symbolic_trace")
+    logger = logging.getLogger("torch.fx._symbolic_trace")
     other = logger.makeRecord(logger.name, 30, __file__, 1, "another fx warning", None, None)
     assert logger.filter(other) and not logger.filter(
         logger.makeRecord(logger.name, 30, __file__, 1, "is_fx_tracing will return true", None,

@@ -2,11 +2,12 @@
 whose ONNX equals the spconv network with the probe head on top; bad inputs fail clearly.
 
 One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph) with the head that
-``probe`` trains on it over a two-scene synthetic drive is shared by the module: it takes ~1.5 min
-on 2 cores, most of it in the dynamo exporter. The reference is independent of the exporter:
-spconv MinkUNet features, then the probe's ``nn.Linear``, as ``seal_train probe`` computes them.
-Tolerance 1e-4 relative to max |logit| (DESIGN.md decision 2). The chain test replays the val
-scene's bag through the package and gets ``evaluate``'s scores.
+``probe`` trains on it over a two-scene synthetic drive is shared by the module: it takes 1.5 to
+3.5 min on 2 cores, by CPU (216 s on the slower one measured), most of it in the dynamo exporter.
+The reference is independent of the exporter: spconv MinkUNet features, then the probe's
+``nn.Linear``, as ``seal_train probe`` computes them. Tolerance 1e-4 relative to max |logit|
+(DESIGN.md decision 2). The chain test replays the val scene's bag through the package and gets
+``evaluate``'s scores.
 """
 
 from __future__ import annotations
