@@ -28,6 +28,7 @@ from seal_ros.core.voxelize import VoxelGrid
 from seal_ros.errors import SealError
 from seal_ros.model_package import Profile
 from seal_train.errors import ConfigError
+from seal_train.export.onnx import EXPORTERS
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest onnxruntime-vs-torch error relative to max |logit|")
     parser.add_argument("--optimize", action="store_true",
-                        help="run the ONNX exporter's graph optimiser (minutes on big nets; "
-                             "onnxruntime and TensorRT optimise the graph when they load it)")
+                        help="with --exporter dynamo: run its graph optimiser (minutes on big "
+                             "nets; onnxruntime and TensorRT optimise the graph when they load "
+                             "it)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default=EXPORTERS[0],
+                        help="torch's ONNX exporter: torchscript (default, ~4x faster) or dynamo "
+                             "(torch's default since 2.9; same network, same onnxruntime speed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic check scan "
                         "and of a random head")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing package")
@@ -108,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         grid = VoxelGrid.cartesian(args.voxel_size)
     features = None if args.features is None else tuple(
         f.strip() for f in args.features.split(",") if f.strip())
+    if args.optimize and args.exporter != "dynamo":
+        raise ConfigError(f"--optimize needs --exporter dynamo, got --exporter {args.exporter}")
     try:
         profile = Profile(points=args.points, voxels=args.voxels)
     except SealError as err:
@@ -120,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     model_id = args.model_id or f"seal-{source.network['backbone']}-{args.out.name}"
     result = export_package(source, args.out, model_id, profile=profile,
                             feature_scale=args.feature_scale, overwrite=args.overwrite,
-                            optimize=args.optimize, tolerance=args.tolerance, seed=args.seed)
+                            optimize=args.optimize, exporter=args.exporter,
+                            tolerance=args.tolerance, seed=args.seed)
     print(f"exported {model_id}: {source.network['backbone']}, {len(source.class_names)} "
           f"classes, features {list(source.features)}, grid {source.grid.kind.value} "
           f"{list(source.grid.cell_size)}")

@@ -1,14 +1,24 @@
 """Export the gather-GEMM MinkUNet to ONNX with dynamic voxel, pair and point counts.
 
-The network (:class:`seal_ros.core.sparse_net.GatherMinkUNet`) is exported by the dynamo exporter
-(``torch.onnx.export(dynamo=True)``) with one dynamic dim per size of
-:func:`~seal_ros.core.sparse_net.dynamic_dims` (points, voxels per scale, each pair and rank list),
-so one file serves every scan size. It traces a small synthetic example (:func:`export_example`)
-whose every dynamic size is >= 2, which no real scan guarantees (the last ranks need voxels with
-all 26 neighbours). The graph is checked by ``onnx.checker`` and against the ONNX operators
-TensorRT parses (:data:`TENSORRT_OPS`); scatters with a reduction are refused (DESIGN.md
-decision 2). The exporter's per-node debug metadata is dropped
-(:func:`_strip_debug_metadata`): it was half the file.
+The network (:class:`seal_ros.core.sparse_net.GatherMinkUNet`) is traced on a small synthetic
+example (:func:`export_example`) with one dynamic dim per size of
+:func:`~seal_ros.core.sparse_net.dynamic_dims` (points, voxels per scale, each pair and rank
+list), so one file serves every scan size. The example's every dynamic size is >= 2, which no
+real scan guarantees (the last ranks need voxels with all 26 neighbours).
+
+Two of torch's exporters give the same network (their shape arithmetic differs a little) at the
+same onnxruntime speed (MinkUNet34 at 120k points: 7.45 vs 7.70 s, 2 CPU cores); they differ in
+export time:
+
+- ``torchscript`` (default; ``torch.onnx.export(dynamo=False)``): records the traced ops and the
+  shape arithmetic as it runs; MinkUNet34 66 s, the tiny test net 15 s on 2 CPU cores.
+- ``dynamo`` (``torch.export``, torch's default since 2.9): reasons about ~270 symbolic sizes;
+  MinkUNet34 245 s, the tiny test net still 124 s (the time goes to the sizes, not the
+  layers). torch marks the TorchScript exporter deprecated: this one is the way on when it goes.
+
+The graph is checked by ``onnx.checker`` and against the ONNX operators TensorRT parses
+(:data:`TENSORRT_OPS`); scatters with a reduction are refused (DESIGN.md decision 2). Exporter
+debug metadata on nodes is dropped (:func:`_strip_debug_metadata`): it was half the file.
 """
 
 from __future__ import annotations
@@ -27,9 +37,11 @@ from seal_ros.core.kernel_maps import NUM_LEVELS, build_kernel_maps
 from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_train.errors import ExportError
 
-__all__ = ["ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_example", "export_onnx"]
+__all__ = ["EXPORTERS", "ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_example",
+           "export_onnx"]
 
 OPSET = 18
+EXPORTERS = ("torchscript", "dynamo")  # torch.onnx exporters; the first is the default
 
 # ONNX operators TensorRT 10 parses natively. Source: onnx/onnx-tensorrt, docs/operators.md
 # ("Supported ONNX Operators", TensorRT 10.x), ops marked Y; subset relevant to this project plus
@@ -109,37 +121,78 @@ def export_example(in_channels: int, stem_kernel: int = 3) -> tuple[torch.Tensor
     return network_inputs(features, inverse, maps)
 
 
-def _dynamic_shapes(example: tuple[torch.Tensor, ...], stem_kernel: int) -> dict[str, Any]:
-    from torch.export import Dim
-
-    dims = dynamic_dims(stem_kernel)
-    sizes: dict[str, Any] = {}
-    shapes: list[Any] = []
-    for (name, (axis, size)), tensor in zip(dims.items(), example):
+def _check_example(example: tuple[torch.Tensor, ...], stem_kernel: int) -> None:
+    """Refuse an example with a dynamic size below 2: the dynamo exporter would specialise it
+    to a constant, and the traced graph would never have run that size."""
+    for (name, (axis, _)), tensor in zip(dynamic_dims(stem_kernel).items(), example):
         if tensor.shape[axis] < 2:
             raise ExportError(f"example input {name} has {tensor.shape[axis]} entries on axis "
                               f"{axis}; the export example needs >= 2 (use export_example)")
+
+
+def _dynamic_shapes(stem_kernel: int) -> dict[str, Any]:
+    """``dynamic_shapes`` of the dynamo exporter: one ``Dim`` per size name."""
+    from torch.export import Dim
+
+    sizes: dict[str, Any] = {}
+    shapes: list[Any] = []
+    for axis, size in dynamic_dims(stem_kernel).values():
         if size not in sizes:
             sizes[size] = Dim(size, min=0)
         shapes.append({axis: sizes[size]})
     return {"features": shapes[0], "inverse": shapes[1], "maps": tuple(shapes[2:])}
 
 
+def _dynamic_axes(stem_kernel: int) -> dict[str, dict[int, str]]:
+    """``dynamic_axes`` of the TorchScript exporter: input and output name -> {axis: size name}."""
+    axes = {name: {axis: size} for name, (axis, size) in dynamic_dims(stem_kernel).items()}
+    axes["logits"] = {0: "points"}
+    return axes
+
+
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """Silence the exporter's chatter that says nothing about this graph: its INFO logs of
-    removed nodes, and the warning that a dim name "will not be used" because other inputs
-    share it (inputs of one size share one name on purpose: :func:`dynamic_dims`; the saved
-    graph keeps the names, ``test_onnx`` checks)."""
+    """Silence the exporters' chatter that says nothing about this graph: dynamo's INFO logs of
+    removed nodes and its warning that a dim name "will not be used" because other inputs share
+    it (inputs of one size share one name on purpose: :func:`dynamic_dims`; the saved graph keeps
+    the names, ``test_onnx`` checks), and the TorchScript exporter's deprecation notices (the
+    module docstring says why it is the default)."""
     ir_log = logging.getLogger("onnx_ir")
     level = ir_log.level
     ir_log.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    message=r"You are using the legacy TorchScript-based")
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    module=r"torch\.onnx\._internal\.torchscript_exporter")
             yield
     finally:
         ir_log.setLevel(level)
+
+
+def _trace(net: GatherMinkUNet, example: tuple[torch.Tensor, ...], path: Path, exporter: str,
+           optimize: bool) -> Any:
+    """Run one of torch's exporters into ``path`` and return the loaded ``onnx.ModelProto``."""
+    import onnx
+
+    names = input_names(net.spec.stem_kernel)
+    with torch.no_grad(), _quiet_exporter():
+        if exporter == "dynamo":
+            program = torch.onnx.export(
+                net, example, dynamo=True, opset_version=OPSET,
+                dynamic_shapes=_dynamic_shapes(net.spec.stem_kernel),
+                input_names=names, output_names=["logits"], external_data=False,
+                optimize=optimize, verbose=False,
+            )
+            program.save(str(path))
+            return onnx.load(str(path))
+        torch.onnx.export(net, example, str(path), dynamo=False, opset_version=OPSET,
+                          input_names=names, output_names=["logits"],
+                          dynamic_axes=_dynamic_axes(net.spec.stem_kernel),
+                          do_constant_folding=True)
+    return onnx.load(str(path))
 
 
 def export_onnx(
@@ -148,6 +201,7 @@ def export_onnx(
     example_inputs: tuple[torch.Tensor, ...] | None = None,
     overwrite: bool = False,
     optimize: bool = False,
+    exporter: str = EXPORTERS[0],
 ) -> Path:
     """Export to ONNX with dynamic voxel, pair and point counts and check the graph.
 
@@ -158,47 +212,48 @@ def export_onnx(
         example_inputs: flat inputs to trace (from :func:`seal_ros.core.sparse_net.network_inputs`)
             with every dynamic size >= 2; None traces :func:`export_example`, which always is.
         overwrite: replace an existing file.
-        optimize: run the exporter's graph optimiser (slow on big graphs: MinkUNet34 takes
-            many minutes on 2 cores; onnxruntime optimises the graph itself when it loads it).
+        optimize: run the dynamo exporter's graph optimiser (dynamo only: on the TorchScript
+            graph it took 11.5 min for the tiny test net; MinkUNet34 takes many minutes either
+            way; onnxruntime optimises the graph itself when it loads it).
+        exporter: one of :data:`EXPORTERS` (module docstring: same graph, different speed).
 
     Returns:
         The written path.
 
     Raises:
-        ExportError: existing output, export failure, or a graph TensorRT cannot parse.
+        ExportError: existing output, unknown exporter, optimize without dynamo, export failure,
+            or a graph TensorRT cannot parse.
     """
     import onnx
 
     out_path = Path(out_path)
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; expected one of {list(EXPORTERS)}")
+    if optimize and exporter != "dynamo":
+        raise ExportError(f"optimize needs the dynamo exporter, got {exporter!r}")
     if out_path.exists() and not overwrite:
         raise ExportError(f"{out_path} exists; pass overwrite=True to replace it")
     if isinstance(model_or_state, GatherMinkUNet):
         net = model_or_state.eval()
     else:
         net = GatherMinkUNet.from_spconv(spconv_state_from_checkpoint(model_or_state))
-    names = input_names(net.spec.stem_kernel)
+    stem_kernel = net.spec.stem_kernel
     if example_inputs is None:
-        example_inputs = export_example(net.spec.in_channels, net.spec.stem_kernel)
-    if len(example_inputs) != len(names):
-        raise ExportError(f"expected {len(names)} example inputs, got {len(example_inputs)}")
+        example_inputs = export_example(net.spec.in_channels, stem_kernel)
+    if len(example_inputs) != len(input_names(stem_kernel)):
+        raise ExportError(f"expected {len(input_names(stem_kernel))} example inputs, "
+                          f"got {len(example_inputs)}")
+    _check_example(example_inputs, stem_kernel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".onnx.tmp")
     try:
-        with torch.no_grad(), _quiet_exporter():
-            program = torch.onnx.export(
-                net, example_inputs, dynamo=True, opset_version=OPSET,
-                dynamic_shapes=_dynamic_shapes(example_inputs, net.spec.stem_kernel),
-                input_names=names, output_names=["logits"], external_data=False,
-                optimize=optimize, verbose=False,
-            )
-        program.save(str(tmp))
-        model = onnx.load(str(tmp))
+        model = _trace(net, example_inputs, tmp, exporter, optimize)
         _strip_debug_metadata(model)
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(tmp))
     except Exception as err:  # exporter errors are of many types
         tmp.unlink(missing_ok=True)
-        raise ExportError(f"{out_path}: ONNX export failed: {err}") from err
+        raise ExportError(f"{out_path}: ONNX export ({exporter}) failed: {err}") from err
     problems = check_tensorrt_ops(model)
     if problems:
         tmp.unlink(missing_ok=True)

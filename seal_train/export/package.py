@@ -24,7 +24,7 @@ from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 from seal_train.errors import ExportError
-from seal_train.export.onnx import export_onnx
+from seal_train.export.onnx import EXPORTERS, export_onnx
 from seal_train.export.source import ExportSource
 
 __all__ = ["ExportResult", "build_tensorrt_engine", "export_package", "scan_inputs",
@@ -104,6 +104,7 @@ def export_package(
     feature_scale: Sequence[float] | None = None,
     overwrite: bool = False,
     optimize: bool = False,
+    exporter: str = EXPORTERS[0],
     tolerance: float = 1e-3,
     seed: int = 0,
     check_points: int = 30_000,
@@ -117,7 +118,8 @@ def export_package(
         profile: input profile (points and voxels min/opt/max); default :class:`Profile`.
         feature_scale: multiplier per point feature (default 1 each).
         overwrite: replace an existing package (stale cached engines are deleted).
-        optimize: run the ONNX exporter's graph optimiser (slow for big nets).
+        optimize: run the dynamo exporter's graph optimiser (slow for big nets).
+        exporter: torch's ONNX exporter, one of :data:`~seal_train.export.onnx.EXPORTERS`.
         tolerance: largest accepted onnxruntime-vs-torch error relative to max |torch|.
         seed: seed of the synthetic check scan.
         check_points: points of the check scan.
@@ -143,7 +145,7 @@ def export_package(
     onnx_path = out_dir / ONNX_NAME
     log.info("exporting %s (%d classes) to %s", source.network.get("backbone"),
              len(source.class_names), onnx_path)
-    export_onnx(net, onnx_path, overwrite=True, optimize=optimize)
+    export_onnx(net, onnx_path, overwrite=True, optimize=optimize, exporter=exporter)
 
     xyz, feats = synthetic_scan(check_points, channels, seed)
     features, inverse, maps = scan_inputs(xyz, feats, source.grid, stem_kernel)

@@ -1,9 +1,9 @@
 """``seal_train export``: a pretraining checkpoint + probe head become a loadable model package
 whose ONNX equals the spconv network with the probe head on top; bad inputs fail clearly.
 
-One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph) with the head that
-``probe`` trains on it over a two-scene synthetic drive is shared by the module: it takes 1.5 to
-3.5 min on 2 cores, by CPU (216 s on the slower one measured), most of it in the dynamo exporter.
+One export of a random-weight MinkUNet18 at width 1/8 (unoptimised graph, the default
+TorchScript exporter; ``test_onnx`` covers both exporters) with the head that ``probe`` trains on
+it over a two-scene synthetic drive is shared by the module.
 The reference is independent of the exporter: spconv MinkUNet features, then the probe's
 ``nn.Linear``, as ``seal_train probe`` computes them. Tolerance 1e-4 relative to max |logit|
 (DESIGN.md decision 2). The chain test replays the val scene's bag through the package and gets
@@ -193,6 +193,14 @@ def test_missing_checkpoint(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_optimize_needs_dynamo(tmp_path: Path, capsys) -> None:
+    code = main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--classes", "nuscenes",
+                 "--optimize", "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "--optimize needs --exporter dynamo" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_head_class_count_must_match_rows(trained, tmp_path: Path) -> None:
     _, head, checkpoint, _ = trained
     bad = tmp_path / "bad.pt"
@@ -256,5 +264,5 @@ def test_help() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for flag in ("--checkpoint", "--head", "--format", "--points", "--voxels", "--precision",
-                 "--overwrite", "--classes", "--model-id"):
+                 "--overwrite", "--classes", "--model-id", "--exporter"):
         assert flag in result.stdout

@@ -1,5 +1,8 @@
 """ONNX export: dynamic shapes, onnxruntime == gather-GEMM torch == spconv, TensorRT-parsable ops.
 
+Every test of the exported file runs for both exporters (the module fixture's params): the
+TorchScript one (default, ~15 s for this net on 2 cores) and dynamo (~2 min, whatever the net).
+
 Tolerance 1e-4 relative to max |spconv| (DESIGN.md decision 2); ORT and torch run the same fp32
 graph with different GEMM kernels (measured ~1e-7). The graph is traced on the exporter's own
 dense example and then run on real scans, whose last ranks are empty (zero-size tensors).
@@ -21,10 +24,7 @@ from seal_ros.core.minkunet import build_minkunet
 from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
-from seal_train.export.onnx import export_example
-
-
-EXPORT_WARNINGS: list[str] = []  # what the module fixture's export warned
+from seal_train.export.onnx import EXPORTERS, export_example
 
 
 def _scan(points: int, seed: int):
@@ -38,8 +38,9 @@ def _scan(points: int, seed: int):
     return batch, build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=EXPORTERS)
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """(spconv model, ONNX path, messages of the warnings the export raised)."""
     torch.manual_seed(0)
     model = build_minkunet(in_channels=1, out_channels=4, layers=(1,) * 8,
                            planes=(8, 16, 16, 16, 16, 16, 8, 8), init_dim=8)
@@ -52,13 +53,13 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
     state = {"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx")
-    EXPORT_WARNINGS.extend(str(w.message) for w in caught)
-    return model, path
+        path = export_onnx(state, tmp_path_factory.mktemp("onnx") / "net.onnx",
+                           exporter=request.param)
+    return model, path, [str(w.message) for w in caught]
 
 
 def test_graph_ops_are_tensorrt_ops(exported) -> None:
-    _, path = exported
+    _, path, warned = exported
     graph = onnx.load(str(path))
     assert check_tensorrt_ops(graph) == []
     ops = {n.op_type for n in graph.graph.node}
@@ -72,14 +73,18 @@ def test_graph_ops_are_tensorrt_ops(exported) -> None:
     assert dims["up1_index"][0] == dims["features"][0] == "voxels0"  # one size, one name
     assert dims["up2_index"][0] == dims["down1_perm"][0] == "voxels1"
     assert dims["inverse"][0] == "points"
-    # the exporter warns that shared names "will not be used"; they are, so it is silenced
-    assert not [w for w in EXPORT_WARNINGS if "will not be used" in w], EXPORT_WARNINGS
+    logits = graph.graph.output[0].type.tensor_type.shape.dim
+    assert [graph.graph.output[0].name, logits[0].dim_param, logits[1].dim_value] == [
+        "logits", "points", 4]
+    # dynamo warns that shared names "will not be used" (they are), TorchScript that it is
+    # deprecated: both silenced, nothing else is
+    assert not [w for w in warned if "will not be used" in w or "legacy" in w], warned
     assert dims["subm0_rank0"][0] != dims["subm0_rank1"][0]
 
 
 def test_file_holds_no_exporter_debug_metadata(exported) -> None:
     """Per-node stack traces and FX strings were half the file (19.5 of 43 MB for MinkUNet18)."""
-    _, path = exported
+    _, path, _ = exported
     graph = onnx.load(str(path)).graph
     values = [*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer]
     assert not any(v.metadata_props for v in values)
@@ -88,7 +93,7 @@ def test_file_holds_no_exporter_debug_metadata(exported) -> None:
 
 @pytest.mark.parametrize(("points", "seed"), [(9_000, 1), (35_000, 2)])
 def test_onnxruntime_equals_torch_and_spconv(exported, points: int, seed: int) -> None:
-    model, path = exported
+    model, path, _ = exported
     batch, maps = _scan(points, seed)
     engine = OnnxRuntimeEngine(path)
     got = engine.infer(batch.features, batch.inverse, maps)
@@ -112,9 +117,17 @@ def test_reduction_scatter_is_refused() -> None:
 
 
 def test_no_overwrite(exported, tmp_path: Path) -> None:
-    _, path = exported
+    _, path, _ = exported
     with pytest.raises(ExportError, match="exists"):
         export_onnx({}, path, ())
+
+
+def test_unknown_exporter_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"unknown exporter 'jit'.*'torchscript', 'dynamo'"):
+        export_onnx({}, tmp_path / "net.onnx", (), exporter="jit")
+    with pytest.raises(ExportError, match="optimize needs the dynamo exporter"):
+        export_onnx({}, tmp_path / "net.onnx", (), optimize=True)
+    assert not (tmp_path / "net.onnx").exists()
 
 
 def test_example_fills_every_dynamic_size() -> None:
