@@ -212,10 +212,10 @@ def export_onnx(
         example_inputs: flat inputs to trace (from :func:`seal_ros.core.sparse_net.network_inputs`)
             with every dynamic size >= 2; None traces :func:`export_example`, which always is.
         overwrite: replace an existing file.
-        optimize: run the dynamo exporter's graph optimiser (dynamo only: on the TorchScript
-            graph it took 11.5 min for the tiny test net; MinkUNet34 takes many minutes either
-            way; onnxruntime optimises the graph itself when it loads it).
-        exporter: one of :data:`EXPORTERS` (module docstring: same graph, different speed).
+        optimize: run the dynamo exporter's graph optimiser (dynamo only: the same onnxscript
+            optimiser took 11.5 min on the TorchScript graph of the tiny test net; MinkUNet34
+            takes many minutes either way; onnxruntime optimises the graph when it loads it).
+        exporter: one of :data:`EXPORTERS` (module docstring: same network, different speed).
 
     Returns:
         The written path.
