@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                              "nets; onnxruntime and TensorRT optimise the graph when they load "
                              "it)")
     parser.add_argument("--exporter", choices=EXPORTERS, default=EXPORTERS[0],
-                        help="torch's ONNX exporter: torchscript (default, ~4x faster) or dynamo "
+                        help="torch's ONNX exporter: torchscript (default, 3-4x faster) or dynamo "
                              "(torch's default since 2.9; same network, same onnxruntime speed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic check scan "
                         "and of a random head")
@@ -113,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
         grid = VoxelGrid.cartesian(args.voxel_size)
     features = None if args.features is None else tuple(
         f.strip() for f in args.features.split(",") if f.strip())
-    if args.optimize and args.exporter != "dynamo":
-        raise ConfigError(f"--optimize needs --exporter dynamo, got --exporter {args.exporter}")
     try:
         profile = Profile(points=args.points, voxels=args.voxels)
     except SealError as err:

@@ -37,8 +37,8 @@ from seal_ros.core.kernel_maps import NUM_LEVELS, build_kernel_maps
 from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_train.errors import ExportError
 
-__all__ = ["EXPORTERS", "ExportError", "TENSORRT_OPS", "check_tensorrt_ops", "export_example",
-           "export_onnx"]
+__all__ = ["EXPORTERS", "ExportError", "TENSORRT_OPS", "check_export_options", "check_tensorrt_ops",
+           "export_example", "export_onnx"]
 
 OPSET = 18
 EXPORTERS = ("torchscript", "dynamo")  # torch.onnx exporters; the first is the default
@@ -121,6 +121,15 @@ def export_example(in_channels: int, stem_kernel: int = 3) -> tuple[torch.Tensor
     return network_inputs(features, inverse, maps)
 
 
+def check_export_options(exporter: str, optimize: bool) -> None:
+    """Refuse an unknown exporter, and ``optimize`` without dynamo (onnxscript's optimiser took
+    11.5 min on the TorchScript graph of the tiny test net)."""
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; expected one of {list(EXPORTERS)}")
+    if optimize and exporter != "dynamo":
+        raise ExportError(f"optimize needs the dynamo exporter, got {exporter!r}")
+
+
 def _check_example(example: tuple[torch.Tensor, ...], stem_kernel: int) -> None:
     """Refuse an example with a dynamic size below 2: the dynamo exporter would specialise it
     to a constant, and the traced graph would never have run that size."""
@@ -187,11 +196,11 @@ def _trace(net: GatherMinkUNet, example: tuple[torch.Tensor, ...], path: Path, e
                 optimize=optimize, verbose=False,
             )
             program.save(str(path))
-            return onnx.load(str(path))
-        torch.onnx.export(net, example, str(path), dynamo=False, opset_version=OPSET,
-                          input_names=names, output_names=["logits"],
-                          dynamic_axes=_dynamic_axes(net.spec.stem_kernel),
-                          do_constant_folding=True)
+        else:
+            torch.onnx.export(net, example, str(path), dynamo=False, opset_version=OPSET,
+                              input_names=names, output_names=["logits"],
+                              dynamic_axes=_dynamic_axes(net.spec.stem_kernel),
+                              do_constant_folding=True)
     return onnx.load(str(path))
 
 
@@ -212,9 +221,9 @@ def export_onnx(
         example_inputs: flat inputs to trace (from :func:`seal_ros.core.sparse_net.network_inputs`)
             with every dynamic size >= 2; None traces :func:`export_example`, which always is.
         overwrite: replace an existing file.
-        optimize: run the dynamo exporter's graph optimiser (dynamo only: the same onnxscript
-            optimiser took 11.5 min on the TorchScript graph of the tiny test net; MinkUNet34
-            takes many minutes either way; onnxruntime optimises the graph when it loads it).
+        optimize: run the dynamo exporter's graph optimiser (dynamo only:
+            :func:`check_export_options`; MinkUNet34 takes many minutes; onnxruntime optimises
+            the graph when it loads it).
         exporter: one of :data:`EXPORTERS` (module docstring: same network, different speed).
 
     Returns:
@@ -227,10 +236,7 @@ def export_onnx(
     import onnx
 
     out_path = Path(out_path)
-    if exporter not in EXPORTERS:
-        raise ExportError(f"unknown exporter {exporter!r}; expected one of {list(EXPORTERS)}")
-    if optimize and exporter != "dynamo":
-        raise ExportError(f"optimize needs the dynamo exporter, got {exporter!r}")
+    check_export_options(exporter, optimize)
     if out_path.exists() and not overwrite:
         raise ExportError(f"{out_path} exists; pass overwrite=True to replace it")
     if isinstance(model_or_state, GatherMinkUNet):
@@ -240,9 +246,9 @@ def export_onnx(
     stem_kernel = net.spec.stem_kernel
     if example_inputs is None:
         example_inputs = export_example(net.spec.in_channels, stem_kernel)
-    if len(example_inputs) != len(input_names(stem_kernel)):
-        raise ExportError(f"expected {len(input_names(stem_kernel))} example inputs, "
-                          f"got {len(example_inputs)}")
+    n_inputs = len(input_names(stem_kernel))
+    if len(example_inputs) != n_inputs:
+        raise ExportError(f"expected {n_inputs} example inputs, got {len(example_inputs)}")
     _check_example(example_inputs, stem_kernel)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".onnx.tmp")

@@ -24,7 +24,7 @@ from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 from seal_train.errors import ExportError
-from seal_train.export.onnx import EXPORTERS, export_onnx
+from seal_train.export.onnx import EXPORTERS, check_export_options, export_onnx
 from seal_train.export.source import ExportSource
 
 __all__ = ["ExportResult", "build_tensorrt_engine", "export_package", "scan_inputs",
@@ -138,6 +138,7 @@ def export_package(
                          features=source.features, feature_scale=scale)
     except SealError as err:
         raise ExportError(f"input spec: {err}") from err
+    check_export_options(exporter, optimize)  # before the folder is touched
     _prepare_dir(out_dir, overwrite)
     stem_kernel = int(source.network["stem_kernel"])
     channels = len(source.features)

@@ -193,11 +193,12 @@ def test_missing_checkpoint(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_optimize_needs_dynamo(tmp_path: Path, capsys) -> None:
-    code = main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--classes", "nuscenes",
+def test_optimize_needs_dynamo(trained, tmp_path: Path, capsys) -> None:
+    _, _, checkpoint, head_path = trained
+    code = main(["export", "--checkpoint", str(checkpoint), "--head", str(head_path),
                  "--optimize", "--out", str(tmp_path / "out")])
     assert code == 1
-    assert "--optimize needs --exporter dynamo" in capsys.readouterr().err
+    assert "optimize needs the dynamo exporter, got 'torchscript'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

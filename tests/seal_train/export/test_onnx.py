@@ -116,10 +116,12 @@ def test_reduction_scatter_is_refused() -> None:
     assert any("NonMaxSuppressionX" in p for p in problems)
 
 
-def test_no_overwrite(exported, tmp_path: Path) -> None:
-    _, path, _ = exported
+def test_no_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "net.onnx"
+    path.write_bytes(b"kept")
     with pytest.raises(ExportError, match="exists"):
         export_onnx({}, path, ())
+    assert path.read_bytes() == b"kept"
 
 
 def test_unknown_exporter_is_refused(tmp_path: Path) -> None:
