@@ -155,6 +155,7 @@ def test_stem_kernel_5() -> None:
 def test_odd_grid_edge_keeps_every_voxel_like_spconv() -> None:
     spconv = pytest.importorskip("spconv.pytorch")
     import seal_ros.core.minkunet  # noqa: F401  (spconv CPU fixes)
+    from spconv.core import ConvAlgo  # native: the CUDA build's default refuses host tensors
 
     coords = _random_coords(4, M=400, side=17, scans=2).contiguous()
     shape = (17, 17, 17)
@@ -165,7 +166,7 @@ def test_odd_grid_edge_keeps_every_voxel_like_spconv() -> None:
     assert maps.counts["down1"] == coords.shape[0]  # every voxel has a parent
     x = spconv.SparseConvTensor(torch.zeros(coords.shape[0], 1), coords, list(grid_shape(shape)),
                                 2)
-    conv = spconv.SparseConv3d(1, 1, 2, stride=2, bias=False)
+    conv = spconv.SparseConv3d(1, 1, 2, stride=2, bias=False, algo=ConvAlgo.Native)
     for level in range(1, 5):
         x = conv(x)
         got = torch.unique(x.indices.long(), dim=0)

@@ -21,6 +21,7 @@ from seal_ros.core.spconv_patch import (
 )
 
 spconv = pytest.importorskip("spconv.pytorch")
+from spconv.core import ConvAlgo  # noqa: E402
 from spconv.core_cc.csrc.sparse.all import SpconvOps as OriginalSpconvOps  # noqa: E402
 from spconv.pytorch import ops  # noqa: E402
 from spconv.pytorch.cppcore import get_current_stream as original_get_current_stream  # noqa: E402
@@ -28,6 +29,10 @@ from spconv.pytorch.cppcore import torch_tensor_to_tv  # noqa: E402
 
 B, S, C_IN, C_OUT = 2, 10, 5, 6  # batches, grid side (voxels), channels: C_IN != C_OUT != 3
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+# The tests run on host tensors, where the fixes act. spconv's CUDA build defaults every layer to
+# implicit GEMM, which refuses host tensors; the native algorithm is the CPU build's own and what
+# MinkUNet switches to for host inputs (MinkUNet._match_conv_algo).
+HOST = {"algo": ConvAlgo.Native}
 
 
 @pytest.fixture(autouse=True)
@@ -73,14 +78,14 @@ def _run_layer(
     coords = _random_sites(seed)
     N = coords.shape[0]
     if kind == "subm":
-        layer = spconv.SubMConv3d(C_IN, C_OUT, 3, padding=1, bias=False, indice_key="s")
+        layer = spconv.SubMConv3d(C_IN, C_OUT, 3, padding=1, bias=False, indice_key="s", **HOST)
     elif kind == "down":
         layer = spconv.SparseConv3d(C_IN, C_OUT, k, stride=2, padding=pad, bias=False,
-                                    indice_key="d")
+                                    indice_key="d", **HOST)
     else:  # inverse of a stride-2 conv: runs a down conv first to get its kernel map
         down = spconv.SparseConv3d(C_OUT, C_IN, k, stride=2, padding=pad, bias=False,
-                                   indice_key="d")
-        layer = spconv.SparseInverseConv3d(C_IN, C_OUT, k, indice_key="d", bias=False)
+                                   indice_key="d", **HOST)
+        layer = spconv.SparseInverseConv3d(C_IN, C_OUT, k, indice_key="d", bias=False, **HOST)
         down = down.to(dtype)
     layer = layer.to(dtype)
     with torch.no_grad():
@@ -214,7 +219,7 @@ def test_hazard_c_column_major_coordinates_give_the_same_result() -> None:
     coords = _random_sites(1)
     column_major = coords.t().contiguous().t()  # same values, strides (1, N)
     assert not column_major.is_contiguous()
-    layer = spconv.SubMConv3d(C_IN, 4, 3, padding=1, bias=False)
+    layer = spconv.SubMConv3d(C_IN, 4, 3, padding=1, bias=False, **HOST)
     feats = torch.randn(coords.shape[0], C_IN)
     a = layer(spconv.SparseConvTensor(feats, coords, [S, S, S], B)).features
     b = layer(spconv.SparseConvTensor(feats, column_major, [S, S, S], B)).features
