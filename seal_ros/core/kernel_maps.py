@@ -7,6 +7,9 @@ addition, a parent cell a shift), sorted at every scale; every voxel walks its l
 (fixed di, dj; dk = -r .. r) through the sorted keys (keys are unique, so the next neighbour on a
 line is at most one row on). A line starts from a ``searchsorted`` of its first cell when it opens
 an i-slab, else from a step or two on from where the previous line ended (:func:`_half_pairs`).
+That walk saves searches on the CPU; on CUDA every line starts from a search instead (same maps):
+there the build is launch-bound and the walk's extra operations and host syncs cost more than the
+searches they save (a build took 0.9x the time searched on an H200; README, CUDA table).
 
 Scales: scale 0 holds the input voxels; scale ``l`` (1..4) holds ``unique(floor(coord / 2))`` of
 scale ``l - 1`` per scan, exactly the output sites of spconv's ``SparseConv3d(k=2, s=2)`` on a grid
@@ -43,6 +46,7 @@ __all__ = ["ConvMap", "KernelMaps", "NUM_LEVELS", "build_kernel_maps", "grid_sha
            "spconv_spatial_shapes"]
 
 NUM_LEVELS = 4  # stride-2 levels of MinkUNet
+WALK_DEVICES = ("cpu",)  # device types where a line starts from the last walk, not a search
 
 
 def grid_shape(spatial_shape: Sequence[int], levels: int = NUM_LEVELS) -> tuple[int, int, int]:
@@ -206,8 +210,8 @@ def _half_pairs(keys: torch.Tensor, layout: KeyLayout, kernel: int
     are unique and sorted). The first line of an i-slab (dj = -r) is searched; the next line is
     one column on and starts at or after where the last walk ended (a key between the two would
     need a cell above ``k_max + r``, beyond any voxel: the k field holds up to ``k_max + r``), so
-    :func:`_skip` finds it from there. One ``nonzero`` over the (offset, row) hits gives spconv's
-    offset order, outputs ascending.
+    :func:`_skip` finds it from there (on ``WALK_DEVICES``; elsewhere it is searched too). One
+    ``nonzero`` over the (offset, row) hits gives spconv's offset order, outputs ascending.
     """
     M, r = keys.shape[0], kernel // 2
     n_half = (kernel**3 - 1) // 2
@@ -229,7 +233,7 @@ def _half_pairs(keys: torch.Tensor, layout: KeyLayout, kernel: int
             query, steps = sorted_keys + 1, r
         else:
             query, steps = sorted_keys + layout.offset(di, dj, -r), 2 * r + 1
-            if dj == -r:
+            if dj == -r or device.type not in WALK_DEVICES:
                 pos = torch.searchsorted(sorted_keys, query, out_int32=True)
             else:
                 pos = _skip(sorted_keys, padded, query, pos)

@@ -12,6 +12,7 @@ import itertools
 import pytest
 import torch
 
+from seal_ros.core import kernel_maps
 from seal_ros.core.kernel_maps import (ConvMap, KernelMaps, build_kernel_maps, grid_shape,
                                       spconv_spatial_shapes)
 
@@ -173,6 +174,24 @@ def test_odd_grid_edge_keeps_every_voxel_like_spconv() -> None:
         assert torch.equal(got, torch.unique(maps.coords[level].long(), dim=0)), level
     with pytest.raises(ValueError, match="outside spatial_shape"):
         build_kernel_maps(coords, spatial_shape=(16, 17, 17))
+
+
+@pytest.mark.parametrize("stem", [3, 5])
+def test_searched_lines_give_the_walked_maps(stem: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA searches every line (``WALK_DEVICES``); here both ways run on the CPU."""
+    coords = _random_coords(5, M=3000, side=24, scans=2)
+    walked = build_kernel_maps(coords, stem_kernel=stem)
+    monkeypatch.setattr(kernel_maps, "WALK_DEVICES", ())
+    searched = build_kernel_maps(coords, stem_kernel=stem)
+    for maps in (walked, searched):
+        assert maps.stem_kernel == stem and (maps.stem is None) == (stem == 3)
+
+    def flat(maps: KernelMaps) -> list[torch.Tensor]:
+        convs = [*maps.subm, *maps.down, *([] if maps.stem is None else [maps.stem])]
+        return [*maps.coords, maps.order, *maps.up, *(t for c in convs for t in c.tensors())]
+
+    a, b = flat(walked), flat(searched)
+    assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_empty_and_device_move() -> None:
