@@ -17,9 +17,10 @@ of ``benchmarks/runtime.py``). The table also says whether every map tensor of t
 identical.
 
 It also counts, for one build of each, the top-level torch operations and those that wait for the
-device on CUDA (``nonzero``, ``.item()``, ``unique``), with the torch profiler on the CPU. On a GPU
-the maps are launch-bound: their time follows these counts, not the points (README, CUDA table),
-so a change that wins here by adding operations can lose there.
+device on CUDA (``nonzero``, ``.item()``, ``unique``), with the torch profiler (operations as
+dispatched, on either device; a little higher on CUDA). On a GPU the maps are launch-bound: their
+time follows these counts, not the points (README, CUDA table), so a change that wins on the CPU
+by adding operations can lose there.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from seal_ros.core.voxelize import VoxelGrid, voxelize  # noqa: E402
 MODULES = ("seal_ros.core.voxel_keys", "seal_ros.core.kernel_maps")  # import order
 
 
-def _git_show(rev: str, path: str) -> str | None:
+def _base_source(rev: str, path: str) -> str | None:
     """``path`` as of git revision ``rev``, or from the folder ``rev``; None where it is missing."""
     if Path(rev).is_dir():
         file = Path(rev) / path
@@ -66,7 +67,7 @@ def load_revision(rev: str) -> types.ModuleType:
     try:
         for name in MODULES:
             path = name.replace(".", "/") + ".py"
-            source = _git_show(rev, path)
+            source = _base_source(rev, path)
             if source is None:
                 if name == MODULES[-1]:
                     raise SystemExit(f"{rev}: no {path} (git show failed)")
