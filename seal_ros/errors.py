@@ -27,6 +27,10 @@ class TransportError(SealError):
     """A DDS entity could not be created or used (bad topic name, QoS, domain, type)."""
 
 
+class NetworkPolicyError(SealError):
+    """A participant would break the loopback rule (see :mod:`seal_ros.adapters.loopback`)."""
+
+
 class EngineError(SealError):
     """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""
 

@@ -1,9 +1,14 @@
-"""Test-wide settings: DDS traffic stays on loopback (multicast off), set before any participant."""
+"""Test-wide settings: nothing leaves loopback. Set before any participant, inherited by every
+process a test starts: Cyclone pinned to ``lo`` with multicast off; rclpy (Fast DDS) with
+localhost-only discovery on a domain id of this run's own; ``SEAL_LOOPBACK_ONLY=1`` so
+:func:`seal_ros.adapters.loopback.init_rclpy` refuses to start a participant without them."""
 
 from __future__ import annotations
 
 import os
 
-from seal_ros.adapters.dds import LOOPBACK_XML
+from seal_ros.adapters.loopback import loopback_env
 
-os.environ.setdefault("CYCLONEDDS_URI", LOOPBACK_XML)
+# One domain per test run (0..232; 0 is everyone's default and is avoided).
+DOMAIN_ID = int(os.environ.get("SEAL_TEST_DOMAIN_ID") or 1 + os.getpid() % 200)
+os.environ.update(loopback_env(DOMAIN_ID))
