@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv/ at the repository root with everything Seal needs (training, runtime, tests).
+# Creates .venv/ at the repository root with everything Seal needs (training, runtime, tests, and
+# ROS 2 Kilted's rclpy + TensorRT for RTX from PyPI, where no ROS 2 / TensorRT install is used).
 #   bash install.sh              CPU (default): torch 2.14.1 + spconv CPU build
 #   SEAL_CUDA=cu126 bash install.sh   CUDA machine: CUDA torch + spconv-cu126 / cumm-cu126
 # Re-running is safe: it reuses the venv and only installs what is missing.
@@ -22,6 +23,10 @@ case "$SEAL_CUDA" in
   *)     echo "install.sh: SEAL_CUDA=$SEAL_CUDA is not supported (use cu126 or leave empty)" >&2
          exit 2 ;;
 esac
-"${PIP[@]}" install -q "${SPCONV[@]}" -e ".[train,dds,test]"
-.venv/bin/python -c "import seal_ros, seal_train, spconv.pytorch, torch; \
-print(f'seal installed in .venv: torch {torch.__version__}, cuda available: {torch.cuda.is_available()}')"
+"${PIP[@]}" install -q "${SPCONV[@]}" -e ".[train,dds,ros,tensorrt,test]"
+# seal_msgs (and tf2_msgs, which the ROS 2 wheels lack) built with the wheels' rosidl toolchain.
+bash msg/build_interfaces.sh .venv
+.venv/bin/python -c "import seal_ros, seal_train, spconv.pytorch, torch, rclpy, seal_msgs.msg; \
+from seal_ros.core.engines import import_tensorrt; trt = import_tensorrt(); \
+print(f'seal installed in .venv: torch {torch.__version__}, cuda available: {torch.cuda.is_available()}, '\
+      f'rclpy (ROS 2 Kilted), {trt.__name__} {trt.__version__}')"

@@ -1,7 +1,10 @@
 """Installs the ROS 2 package ``seal_ros`` (ament_python) and, for pip users, ``seal_train``.
 
 The default install is the vehicle runtime only; ``[train]`` adds the offline tools' dependencies,
-``[dds]`` the ROS-free DDS transport, ``[test]`` the test runner. spconv is not listed: its CPU and
+``[dds]`` the ROS-free DDS transport, ``[ros]`` ROS 2 Kilted's rclpy and the rosidl toolchain
+from PyPI (a fallback where no ROS 2 install is sourced; ``msg/build_interfaces.sh`` then builds
+``seal_msgs`` with it), ``[tensorrt]`` TensorRT for RTX (ONNX parser and ahead-of-time engine
+builds; classic TensorRT comes from NVIDIA's own packages), ``[test]`` the test runner. spconv is not listed: its CPU and
 CUDA builds install the same module under different names, so ``install.sh`` picks one.
 """
 
@@ -37,6 +40,23 @@ setup(
     extras_require={
         "dds": ["cyclonedds==11.0.1"],
         "onnx": ["onnxruntime>=1.18"],
+        "ros": [
+            "ros-kilted-rclpy[fastrtps]==9.1.2",
+            "ros-kilted-std-msgs",
+            "ros-kilted-sensor-msgs",
+            "ros-kilted-geometry-msgs",
+            "ros-kilted-diagnostic-msgs",
+            "ros-kilted-visualization-msgs",
+            # msg/build_interfaces.sh builds seal_msgs (and tf2_msgs) with these:
+            "ros-kilted-rosidl-default-generators",
+            "ros-kilted-rosidl-core-generators",
+            "ros-kilted-ament-cmake",
+            "ros-kilted-ament-cmake-include-directories",
+            "ros-kilted-ament-cmake-ros-core",
+            "ros-kilted-ament-package",
+            "catkin-pkg",
+        ],
+        "tensorrt": ["tensorrt-rtx-cu12==1.7.1.116"],
         "train": [
             "numpy>=1.24,<2",  # nuscenes-devkit 1.2 pins numpy<2
             "torchvision",
