@@ -40,14 +40,28 @@ from seal_ros.errors import TransportError
 
 LOG = logging.getLogger(__name__)
 
+FAST_DDS_VENDOR = "1.15"  # eProsima's RTPS vendor id
+
+COMPATIBILITY_XML = (f"<Compatibility><IgnoreTypeInformation>{FAST_DDS_VENDOR}"
+                     f"</IgnoreTypeInformation></Compatibility>")
+"""Match Fast DDS endpoints by type name, ignoring their XTypes type information.
+
+Fast DDS (rclpy's default RMW) announces TypeObjects that Cyclone rejects ("ddsi_xt_type_add_typeobj
+with invalid type object"), and then no reader or writer of either side ever matches; by name they
+agree (the ROS 2 type names are the contract, as between the ROS 2 RMWs). rclpy on Fast DDS 3.2
+and this transport match in ~1 s with it, not within 15 s without (tests/e2e/test_node_rclpy.py).
+"""
+
 LOOPBACK_XML = (
-    "<CycloneDDS><Domain id='any'><General><Interfaces><NetworkInterface name='lo'/></Interfaces>"
+    "<CycloneDDS><Domain id='any'>" + COMPATIBILITY_XML + "<General><Interfaces>"
+    "<NetworkInterface name='lo'/></Interfaces>"
     "<AllowMulticast>false</AllowMulticast><MaxMessageSize>65000B</MaxMessageSize></General>"
     "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>50"
     "</MaxAutoParticipantIndex><Peers><Peer address='127.0.0.1'/></Peers></Discovery>"
     "<Internal><SocketReceiveBufferSize max='4MB'/></Internal></Domain></CycloneDDS>"
 )
-"""Cyclone configuration for loopback-only traffic (unicast discovery to 127.0.0.1).
+"""Cyclone configuration for loopback-only traffic (unicast discovery to 127.0.0.1), matching
+Fast DDS by type name (:data:`COMPATIBILITY_XML`).
 
 64 kB datagrams and up to 4 MB of socket receive buffer (as far as ``net.core.rmem_max`` allows):
 with Cyclone's defaults (14.7 kB datagrams, small buffer) a 2 MB cloud loses fragments on
@@ -94,8 +108,9 @@ class DdsConfig:
         if os.environ.get("CYCLONEDDS_URI"):
             return None
         if self.interface:
-            return (f"<CycloneDDS><Domain id='any'><General><Interfaces><NetworkInterface "
-                    f"name='{self.interface}'/></Interfaces></General></Domain></CycloneDDS>")
+            return (f"<CycloneDDS><Domain id='any'>{COMPATIBILITY_XML}<General><Interfaces>"
+                    f"<NetworkInterface name='{self.interface}'/></Interfaces></General></Domain>"
+                    f"</CycloneDDS>")
         if self.loopback_only:
             return LOOPBACK_XML
         return None

@@ -232,8 +232,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    c = node.counters
-    skipped = ", ".join(f"{k} {v}" for k, v in sorted(c.skipped.items())) or "none"
-    print(f"stopped: received {c.received}, processed {c.processed}, dropped {c.dropped}, "
-          f"idle {c.idle}, skipped {c.skipped_total} ({skipped})", flush=True)
+    print(node.counters.summary(), flush=True)
     return 0

@@ -43,6 +43,12 @@ class NodeCounters:
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
+    def summary(self) -> str:
+        """The line both node adapters print when they stop."""
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
+        return (f"stopped: received {self.received}, processed {self.processed}, dropped "
+                f"{self.dropped}, idle {self.idle}, skipped {self.skipped_total} ({skipped})")
+
 
 class DiagnosticsMonitor:
     """Turns processing times and skips into diagnostic statuses."""

@@ -32,7 +32,8 @@ from typing import Any
 from seal_ros.node import NODE_NAME
 from seal_ros.node.params import NodeParams, load_params
 
-__all__ = ["ParamSpec", "RclpyNodeIO", "main", "parameter_table", "params_from_values"]
+__all__ = ["ParamSpec", "RclpyNodeIO", "main", "message_class", "parameter_table",
+           "params_from_values"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,26 @@ def params_from_values(values: Mapping[str, Any]) -> NodeParams:
     return load_params(None, flat)
 
 
+def message_class(msgtype: str) -> type:
+    """The rclpy message class of ``pkg/msg/Name`` (what ``rosidl_runtime_py``'s ``get_message``
+    does; that package is not among ROS 2's PyPI wheels).
+
+    Raises:
+        ConfigError: the interface package is not importable (names it and how to build it).
+    """
+    import importlib
+
+    from seal_ros.errors import ConfigError
+
+    package, kind, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ImportError, AttributeError) as err:
+        hint = " (bash msg/build_interfaces.sh builds it)" if package in ("seal_msgs",
+                                                                          "tf2_msgs") else ""
+        raise ConfigError(f"ROS interface {msgtype} is not importable: {err}{hint}") from err
+
+
 class RclpyNodeIO:
     """The rclpy node: parameters, publishers, raw subscriptions, and :class:`NodeIO`.
 
@@ -161,9 +182,7 @@ class RclpyNodeIO:
 
     def _msg_class(self, msgtype: str) -> type:
         if msgtype not in self._classes:
-            from rosidl_runtime_py.utilities import get_message
-
-            self._classes[msgtype] = get_message(msgtype)
+            self._classes[msgtype] = message_class(msgtype)
         return self._classes[msgtype]
 
     def create_publishers(self, endpoints: Sequence[Any]) -> None:
@@ -246,22 +265,42 @@ def _worker(core: Any, rclpy: Any, stop: threading.Event) -> None:
         core.spin_once(timeout_s=0.1)
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT / SIGTERM end the executor loop; the worker finishes its scan and rclpy shuts down
+    after it (rclpy's own handlers would invalidate the context under a publishing worker)."""
+    import signal
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ros2 run seal_ros seal_segmentation``."""
     try:
-        import rclpy
-        from rclpy.executors import ExternalShutdownException
+        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
     except ImportError:
         print("error: rclpy is not importable; source a ROS 2 install (or run the DDS node: "
               "python -m seal_ros.node)", file=sys.stderr)
         return 1
+    from seal_ros.adapters.loopback import init_rclpy
     from seal_ros.errors import SealError
     from seal_ros.node.core import SegmentationNode, publications, subscriptions
 
-    rclpy.init(args=list(argv) if argv is not None else sys.argv)
+    try:
+        rclpy = init_rclpy(list(argv) if argv is not None else sys.argv,
+                           signal_handler_options=SignalHandlerOptions.NO)
+    except SealError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     io: RclpyNodeIO | None = None
+    core: SegmentationNode | None = None
     worker: threading.Thread | None = None
     stop = threading.Event()
+    _stop_on_signals(stop)
     try:
         io = RclpyNodeIO()
         logging.basicConfig(level=logging.INFO, handlers=[_RosLogHandler(io.node.get_logger())],
@@ -275,10 +314,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         io.subscribe(core, subscriptions(params))
         io.log_topics(f"model {core.package.model_id} ({core.package.num_classes} classes), "
                       f"engine {params.engine}")
+        print("ready", flush=True)
         worker = threading.Thread(target=_worker, args=(core, rclpy, stop), name="seal-worker",
                                   daemon=True)
         worker.start()
-        rclpy.spin(io.node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(io.node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except SealError as err:
@@ -292,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             io.node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    if core is not None:
+        print(core.counters.summary(), flush=True)
     return 0
 
 

@@ -86,17 +86,28 @@ def offline_segmentation(h: ModuleType, state: dict, msg, threads: int = 1):
     return h.to_message(cloud)
 
 
-def env() -> dict[str, str]:
-    env = dict(os.environ)
+def test_domain(request, salt: int) -> int:
+    """A DDS domain per test (1..230), spread by pid so concurrent runs on this host do not mix;
+    ``salt`` keeps two test modules apart."""
+    index = list(request.session.items).index(request.node) if request.session.items else 0
+    return 1 + (os.getpid() * 13 + index * 3 + salt) % 230
+
+
+def env(domain: int | None = None) -> dict[str, str]:
+    """This process's environment (loopback-only, tests/conftest.py), on DDS domain ``domain``."""
+    from seal_ros.adapters.loopback import loopback_env
+
+    env = dict(os.environ) if domain is None else loopback_env(domain)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 
 class Process:
-    """A child process whose stdout lines are collected by a thread (no blocking reads)."""
+    """A child process whose stdout lines are collected by a thread (no blocking reads); with
+    ``domain`` it runs on that DDS / ROS 2 domain (loopback only)."""
 
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env(),
+    def __init__(self, args: list[str], domain: int | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env(domain),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()

@@ -5,7 +5,6 @@ inference, byte for byte in rosbags' CDR, and a 20 Hz load leaves the node's mem
 from __future__ import annotations
 
 import json
-import os
 import signal
 import statistics
 import sys
@@ -34,9 +33,7 @@ PREFIX = "/seal_segmentation"
 
 @pytest.fixture
 def domain_id(request):
-    """A domain per test, spread by pid so concurrent runs on this host do not mix."""
-    index = list(request.session.items).index(request.node) if request.session.items else 0
-    return 1 + (os.getpid() * 13 + index * 3 + 101) % 230
+    return procs.test_domain(request, salt=101)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import array
 import dataclasses
-import importlib.util
 import json
 import re
 import subprocess
@@ -174,8 +173,9 @@ def test_console_script_is_registered() -> None:
 
 @pytest.fixture
 def ros():
-    rclpy = pytest.importorskip("rclpy", reason="needs rclpy (a ROS 2 install)")
-    rclpy.init()
+    from seal_ros.adapters.loopback import init_rclpy
+
+    rclpy = init_rclpy()
     yield rclpy
     rclpy.shutdown()
 
@@ -232,7 +232,7 @@ def test_rclpy_publish_converts_rosbags_messages(ros) -> None:
     assert bytes(got.palette) == bytes([0, 0, 0, 255, 158, 0])
 
 
-# ------------------------------------------------------- wiring, on a stand-in for rclpy --
+# ------------------------------------------------------------- wiring, on real rclpy --
 
 
 class _Core:
@@ -254,67 +254,74 @@ class _Core:
         self.calls.append((f"tf static={static}", msg))
 
 
-def _load_standin() -> Any:
-    """``rclpy_standin`` by path (tests import in importlib mode: no package to import from)."""
-    spec = importlib.util.spec_from_file_location("rclpy_standin",
-                                                  Path(__file__).with_name("rclpy_standin.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.mark.ros
+def test_adapter_wiring(ros) -> None:
+    """Declared parameters (extrinsics per camera), QoS of every endpoint, raw subscriptions
+    feeding rosbags messages to the core (a garbage message dropped), publishing and the
+    subscriber check."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
-
-def test_adapter_wiring_on_a_standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seal_ros import interfaces
     from seal_ros.node.core import publications, subscriptions
     from seal_ros.node.ros_node import RclpyNodeIO
 
-    standin = _load_standin()
-    store = interfaces.typestore()
-    standin.install(monkeypatch, store)
-    standin.Node.overrides = {"model_path": "/m", "cameras.names": ["cam_front"],
-                              f"{EXTRINSICS}.cam_front": array.array("d", np.eye(4).ravel())}
-    io = RclpyNodeIO()
-    assert io.params == load_params(None, {"model_path": "/m", "cameras.names": ["cam_front"],
-                                           f"{EXTRINSICS}.cam_front": np.eye(4).ravel().tolist()})
-    declared = io.node.parameters
-    assert set(declared) == {p.name for p in parameter_table()} | {f"{EXTRINSICS}.cam_front"}
+    eye = np.eye(4).ravel().tolist()
+    io = RclpyNodeIO(args=["--ros-args", "-r", "__node:=seal_wiring_test", "-p", "model_path:=/m",
+                           "-p", "cameras.names:=[cam_front]",
+                           "-p", f"{EXTRINSICS}.cam_front:={eye}"])
+    try:
+        assert io.params == load_params(None, {"model_path": "/m", "cameras.names": ["cam_front"],
+                                               f"{EXTRINSICS}.cam_front": eye})
+        rclpy_own = {"use_sim_time", "start_type_description_service"}
+        declared = set(io.node._parameters) - rclpy_own  # noqa: SLF001
+        assert declared == {p.name for p in parameter_table()} | {f"{EXTRINSICS}.cam_front"}
 
-    io.create_publishers(publications(io.params))
-    pubs = io.node.publishers
-    assert pubs["~/output/segmentation"].qos == "sensor_data"
-    assert pubs["~/output/info"].qos.depth == 1
-    assert pubs["~/output/info"].qos.durability.name == "TRANSIENT_LOCAL"
-    assert pubs["/diagnostics"].qos.depth == 10
-    assert pubs["~/output/cam_front/overlay"].msg_type is store.types["sensor_msgs/msg/Image"]
+        io.create_publishers(publications(io.params))
+        pubs = io._pubs  # noqa: SLF001
+        seg = pubs["~/output/segmentation"].qos_profile
+        assert seg.reliability == ReliabilityPolicy.BEST_EFFORT and seg.depth == 5
+        info = pubs["~/output/info"].qos_profile
+        assert info.depth == 1 and info.durability == DurabilityPolicy.TRANSIENT_LOCAL
+        assert info.reliability == ReliabilityPolicy.RELIABLE
+        assert pubs["/diagnostics"].qos_profile.depth == 10
+        assert pubs["~/output/cam_front/overlay"].topic_name == \
+            "/seal_wiring_test/output/cam_front/overlay"
 
-    core = _Core()
-    io.subscribe(core, subscriptions(io.params))
-    subs = io.node.subscriptions
-    assert all(s.raw for s in subs.values())
-    assert subs["~/input/pointcloud"].qos == "sensor_data"
-    assert subs["/tf_static"].qos.durability.name == "TRANSIENT_LOCAL"
+        core = _Core()
+        io.subscribe(core, subscriptions(io.params))
+        subs = {s.topic_name: s for s in io._subs}  # noqa: SLF001
+        assert all(s.raw for s in subs.values())
+        assert subs["/seal_wiring_test/input/pointcloud"].qos_profile.reliability == \
+            ReliabilityPolicy.BEST_EFFORT
+        assert subs["/tf_static"].qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
 
-    header = store.types["std_msgs/msg/Header"](
-        stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=2), frame_id="lidar")
-    tf = store.types["tf2_msgs/msg/TFMessage"](transforms=[])
-    subs["/tf_static"].callback(bytes(store.serialize_cdr(tf, tf.__msgtype__)))
-    subs["~/input/cam_front/camera_info"].callback(b"\x00\x01garbage")  # dropped, logged
-    cloud = store.types["sensor_msgs/msg/PointCloud2"](
-        header=header, height=1, width=2, fields=[], is_bigendian=False, point_step=4,
-        row_step=8, data=np.arange(8, dtype=np.uint8), is_dense=True)
-    subs["~/input/pointcloud"].callback(bytes(store.serialize_cdr(cloud, cloud.__msgtype__)))
-    assert [c[0] for c in core.calls] == ["tf static=True", "cloud"]
-    assert core.calls[0][1].transforms == []
-    got = core.calls[1][1]
-    assert got.__msgtype__ == "sensor_msgs/msg/PointCloud2" and got.header.frame_id == "lidar"
-    assert got.data.tolist() == list(range(8)) and got.width == 2
+        store = io.store
+        header = store.types["std_msgs/msg/Header"](
+            stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=2), frame_id="lidar")
+        tf = store.types["tf2_msgs/msg/TFMessage"](transforms=[])
+        subs["/tf_static"].callback(bytes(store.serialize_cdr(tf, tf.__msgtype__)))
+        subs["/seal_wiring_test/input/cam_front/camera_info"].callback(b"\x00\x01garbage")
+        cloud = store.types["sensor_msgs/msg/PointCloud2"](
+            header=header, height=1, width=2, fields=[], is_bigendian=False, point_step=4,
+            row_step=8, data=np.arange(8, dtype=np.uint8), is_dense=True)
+        subs["/seal_wiring_test/input/pointcloud"].callback(
+            bytes(store.serialize_cdr(cloud, cloud.__msgtype__)))
+        assert [c[0] for c in core.calls] == ["tf static=True", "cloud"]  # garbage dropped
+        assert core.calls[0][1].transforms == []
+        got = core.calls[1][1]
+        assert got.__msgtype__ == "sensor_msgs/msg/PointCloud2" and got.header.frame_id == "lidar"
+        assert got.data.tolist() == list(range(8)) and got.width == 2
 
-    msg = store.types["diagnostic_msgs/msg/DiagnosticArray"](header=header, status=[])
-    io.publish("/diagnostics", msg)
-    tag, data, cls = pubs["/diagnostics"].published[0]
-    assert data == bytes(store.serialize_cdr(msg, msg.__msgtype__))
-    assert cls is store.types["diagnostic_msgs/msg/DiagnosticArray"]
-    assert not io.has_subscribers("~/output/segmentation")
-    pubs["~/output/segmentation"].subscribers = 2
-    assert io.has_subscribers("~/output/segmentation")
-    assert not io.has_subscribers("~/output/nothing")
+        assert not io.has_subscribers("~/output/segmentation")
+        assert not io.has_subscribers("~/output/nothing")
+        listener = io.node.create_subscription(pubs["~/output/segmentation"].msg_type,
+                                               "/seal_wiring_test/output/segmentation",
+                                               lambda msg: None, seg)
+        deadline = time.monotonic() + 10
+        while not io.has_subscribers("~/output/segmentation") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert io.has_subscribers("~/output/segmentation")
+        io.publish("/diagnostics", store.types["diagnostic_msgs/msg/DiagnosticArray"](
+            header=header, status=[]))  # rosbags message -> CDR -> rclpy message, published
+        io.node.destroy_subscription(listener)
+    finally:
+        io.node.destroy_node()
