@@ -10,7 +10,8 @@ scan, and returns per-point outputs (N, K) float32 torch tensors.
 - ``onnxruntime``: a session over the exported ONNX (CUDA provider when available, else CPU).
 - ``tensorrt``: builds an engine from the ONNX on first start (optimisation profile min/opt/max
   for every dynamic dim, fp16 or fp32), caches the serialized plan next to the ONNX under a name
-  keyed by TensorRT version, GPU name, precision and profile; ``build_only`` builds and returns.
+  keyed by TensorRT module and version, target GPU, precision and profile; ``build_only`` builds
+  and returns. Classic ``tensorrt`` or ``tensorrt_rtx``, whichever imports.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,8 @@ from seal_ros.core.kernel_maps import KernelMaps
 from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
 from seal_ros.errors import EngineError, SealError
 
-__all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine",
-           "TensorRTEngine", "TorchEngine"]
+__all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine", "PRECISIONS",
+           "TENSORRT_MODULES", "TensorRTEngine", "TorchEngine", "engine_target", "import_tensorrt"]
 
 log = logging.getLogger(__name__)
 
@@ -148,45 +150,109 @@ class OnnxRuntimeEngine(Engine):
         return torch.from_numpy(self.session.run(None, feed)[0])
 
 
+TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx")
+"""Python modules of TensorRT, in the order tried: classic TensorRT (vehicles: Jetson, DRIVE, x86
+with NVIDIA's packages), then TensorRT for RTX (PyPI; parses and builds without a GPU)."""
+
+PRECISIONS = ("fp16", "fp32")
+
+
+def import_tensorrt(order: tuple[str, ...] | None = None) -> Any:
+    """The first TensorRT module of ``order`` (default :data:`TENSORRT_MODULES`) that imports.
+
+    Raises:
+        EngineError: none imports (the message names them all).
+    """
+    import importlib
+
+    errors = []
+    for name in order or TENSORRT_MODULES:
+        try:
+            return importlib.import_module(name)
+        except ImportError as err:
+            errors.append(f"{name}: {err}")
+    raise EngineError("tensorrt engine: no TensorRT Python module imports ("
+                      + "; ".join(errors) + "); install NVIDIA's TensorRT or "
+                      "`pip install tensorrt-rtx-cu12`")
+
+
+def engine_target(trt: Any) -> str:
+    """What an engine is built for, as the cache key names it.
+
+    Classic TensorRT builds for the GPU it runs on (its name and compute capability): a plan from
+    another GPU must not be loaded. TensorRT for RTX builds a portable plan, specialised for the
+    GPU at first run ("rtx-jit"), and needs no GPU to build.
+    """
+    if trt.__name__ == "tensorrt_rtx":
+        return "rtx-jit"
+    if not torch.cuda.is_available():
+        raise EngineError("tensorrt engine: classic TensorRT builds on the GPU that runs the "
+                          "engine, and there is no CUDA device (TensorRT for RTX can build "
+                          "without one)")
+    major, minor = torch.cuda.get_device_capability(0)
+    gpu = torch.cuda.get_device_name(0).replace(" ", "_")
+    return f"{gpu}-sm{major}{minor}"
+
+
 class TensorRTEngine(Engine):
     """TensorRT engine built from the ONNX on first start and cached next to it.
 
+    fp32 builds the package's ONNX; fp16 builds its fp16-typed twin (``onnx_fp16``, written by
+    ``seal_train export``; weights fp16, inputs and logits fp32) as a strongly typed network: the
+    one precision rule that classic TensorRT 10, TensorRT 11 and TensorRT for RTX (which have no
+    FP16 builder flag) all follow.
+
     Args:
-        onnx_path: the exported ONNX.
+        onnx_path: the exported ONNX (fp32).
         profile: ``{input name: (min, opt, max)}`` sizes of each input's dynamic dim (voxels,
             points or pairs); every dynamic input must be listed.
         precision: ``"fp16"`` or ``"fp32"``.
-        build_only: build (or find) the cached engine and stop; :meth:`infer` then raises.
-        workspace_bytes: builder workspace limit.
+        build_only: build (or find) the cached engine and stop; :meth:`infer` then raises. Needs
+            no GPU with TensorRT for RTX.
+        workspace_bytes: builder workspace limit; None leaves TensorRT's default (the device's
+            memory; without a GPU TensorRT for RTX fails to reserve a fixed 1 GiB one).
+        onnx_fp16: the fp16 graph (precision fp16); default ``<onnx stem>.fp16.onnx`` beside it.
+        module: TensorRT module names to try, in order (default :data:`TENSORRT_MODULES`).
     """
 
     name = "tensorrt"
 
     def __init__(self, onnx_path: str | Path, profile: Mapping[str, tuple[int, int, int]],
                  precision: str = "fp16", build_only: bool = False,
-                 workspace_bytes: int = 1 << 30) -> None:
-        try:
-            import tensorrt as trt
-        except ImportError as err:
-            raise EngineError("tensorrt engine: the `tensorrt` package is not installed") from err
-        if precision not in ("fp16", "fp32"):
-            raise EngineError(f"precision must be fp16 or fp32, got {precision!r}")
-        if not torch.cuda.is_available():
-            raise EngineError("tensorrt engine: no CUDA device")
+                 workspace_bytes: int | None = None, onnx_fp16: str | Path | None = None,
+                 module: tuple[str, ...] | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        trt = import_tensorrt(module)
+        if not build_only and not torch.cuda.is_available():
+            raise EngineError(f"tensorrt engine: running an engine needs a CUDA device "
+                              f"({trt.__name__} {trt.__version__} is installed; build_only "
+                              f"builds without running)")
         self.trt = trt
+        onnx_path = self.model_path = _check_onnx(onnx_path)
+        if precision == "fp16":
+            onnx_path = Path(onnx_fp16) if onnx_fp16 is not None \
+                else onnx_path.with_name(f"{onnx_path.stem}.fp16.onnx")
+            if not onnx_path.is_file():
+                raise EngineError(f"{onnx_path}: no such ONNX file (the fp16 graph TensorRT "
+                                  f"builds for precision fp16; `seal_train export` writes it)")
         self.onnx_path = _check_onnx(onnx_path)
         self.profile = {k: tuple(int(x) for x in v) for k, v in profile.items()}
         self.precision = precision
-        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.logger = trt.Logger(trt.Logger.ERROR)
         self.engine_path = self.cache_path()
+        self.build_seconds = 0.0
         if self.engine_path.is_file():
             plan = self.engine_path.read_bytes()
             log.info("tensorrt: loading cached engine %s", self.engine_path)
         else:
+            start = time.perf_counter()
             plan = self._build(workspace_bytes)
+            self.build_seconds = time.perf_counter() - start
             tmp = self.engine_path.with_suffix(".tmp")
             tmp.write_bytes(plan)
             tmp.replace(self.engine_path)
+            log.info("tensorrt: built %s in %.0f s", self.engine_path, self.build_seconds)
         self.engine = None
         if not build_only:
             runtime = trt.Runtime(self.logger)
@@ -196,26 +262,28 @@ class TensorRTEngine(Engine):
             self.context = self.engine.create_execution_context()
 
     def cache_path(self) -> Path:
-        """Engine file: ``<onnx stem>.<trt version>.<gpu>.<precision>.<profile hash>.engine``."""
-        gpu = torch.cuda.get_device_name(0).replace(" ", "_")
+        """Engine file beside the ONNX:
+        ``<onnx stem>.<precision>.<module><version>.<target>.<profile hash>.engine``, e.g.
+        ``model.fp16.tensorrt_rtx1.7.1.116.rtx-jit.3f2a9c01de.engine`` (target:
+        :func:`engine_target`)."""
         digest = hashlib.sha1(json.dumps(sorted(self.profile.items())).encode()).hexdigest()[:10]
-        name = (f"{self.onnx_path.stem}.trt{self.trt.__version__}.{gpu}.{self.precision}."
-                f"{digest}.engine")
-        return self.onnx_path.with_name(name)
+        name = (f"{self.model_path.stem}.{self.precision}.{self.trt.__name__}"
+                f"{self.trt.__version__}.{engine_target(self.trt)}.{digest}.engine")
+        return self.model_path.with_name(name)
 
-    def _build(self, workspace_bytes: int) -> bytes:
+    def _build(self, workspace_bytes: int | None) -> bytes:
         trt = self.trt
         log.info("tensorrt: building the engine from %s, this takes minutes", self.onnx_path)
         builder = trt.Builder(self.logger)
-        network = builder.create_network(0)
+        typed = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network = builder.create_network(typed if self.precision == "fp16" else 0)
         parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse(self.onnx_path.read_bytes()):
+        if not parser.parse_from_file(str(self.onnx_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise EngineError(f"{self.onnx_path}: TensorRT cannot parse it: {errors}")
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-        if self.precision == "fp16":
-            config.set_flag(trt.BuilderFlag.FP16)
+        if workspace_bytes is not None:
+            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
         opt = builder.create_optimization_profile()
         for i in range(network.num_inputs):
             tensor = network.get_input(i)

@@ -1,11 +1,13 @@
 """``export``: a trained network as a model package for the vehicle (ONNX + model.yaml [+ engine]).
 
 The package folder holds ``model.onnx`` (gather-GEMM MinkUNet, dynamic voxel/pair/point counts),
-``model.pt`` (the same weights for the torch / gather engines) and ``model.yaml`` (class names,
-palette, voxel grid and point features from the checkpoint's config, input profile, network
-facts); ``--format tensorrt`` also builds the TensorRT engine
-next to the ONNX (needs the ``tensorrt`` package and a GPU; without them the ONNX and package are
-still written and the command fails with that reason).
+``model.fp16.onnx`` (its fp16 twin, what TensorRT builds for fp16), ``model.pt`` (the same weights
+for the torch / gather engines) and ``model.yaml`` (class names, palette, voxel grid and point
+features from the checkpoint's config, input profile, network facts). ``--format tensorrt`` also
+builds the TensorRT engine of each ``--precision`` ahead of time, next to the ONNX under the name
+the node looks for. TensorRT for RTX (``pip install tensorrt-rtx-cu12``) builds without a GPU;
+classic TensorRT builds on the GPU that will run it. Without either the ONNX and package are
+still written and the command fails with that reason.
 
 The classes come from a probe head (``--head``), from a head stored in the checkpoint, or, for
 testing the deployment chain only, from ``--classes`` with a random-weight head.
@@ -14,7 +16,7 @@ Examples:
     python -m seal_train export --checkpoint runs/pretrain/last.pt --head runs/probe/probe.pt \\
         --format onnx --out models/seal-nus
     python -m seal_train export --checkpoint runs/pretrain/last.pt --classes nuscenes \\
-        --format tensorrt --precision fp16 --points 1000,35000,150000 --out models/chain-test
+        --format tensorrt --precision fp16 fp32 --points 1000,35000,150000 --out models/chain-test
     ros2 launch seal_ros segment.launch.py model_path:=models/seal-nus
 """
 
@@ -24,6 +26,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from seal_ros.core.engines import PRECISIONS
 from seal_ros.core.voxelize import VoxelGrid
 from seal_ros.errors import SealError
 from seal_ros.model_package import Profile
@@ -75,8 +78,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         help="input profile: points per scan (default %(default)s)")
     parser.add_argument("--voxels", type=_triple, default=defaults.voxels, metavar="MIN,OPT,MAX",
                         help="input profile: voxels per scan (default %(default)s)")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
-                        help="TensorRT precision (--format tensorrt)")
+    parser.add_argument("--precision", choices=PRECISIONS, nargs="+", default=["fp16"],
+                        help="TensorRT precision(s) to build (--format tensorrt)")
     parser.add_argument("--grid", choices=GRIDS, default=None,
                         help="voxel grid (state dicts without a config; else overrides it)")
     parser.add_argument("--voxel-size", type=float, default=0.1,
@@ -137,10 +140,13 @@ def run(args: argparse.Namespace) -> int:
     if source.random_head:
         print("  WARNING: random-weight head; labels are meaningless (chain test only)")
     print(f"  wrote  {result.onnx} ({result.onnx.stat().st_size / 2**20:.1f} MiB)")
+    print(f"  wrote  {result.onnx_fp16} ({result.onnx_fp16.stat().st_size / 2**20:.1f} MiB, "
+          f"the fp16 graph TensorRT builds)")
     print(f"  wrote  {result.weights} (torch / gather engines)")
     print(f"  wrote  {result.package}")
     if args.format == "tensorrt":
-        engine = build_tensorrt_engine(result.package, args.precision)
-        print(f"  wrote  {engine} ({args.precision})")
+        for precision in args.precision:
+            engine = build_tensorrt_engine(result.package, precision)
+            print(f"  wrote  {engine} ({precision}, {engine.stat().st_size / 2**20:.1f} MiB)")
     print(f"next: ros2 launch seal_ros segment.launch.py model_path:={result.package.parent}")
     return 0

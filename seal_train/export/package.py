@@ -1,5 +1,6 @@
-"""Write a model package: ONNX network, weights for the torch / gather engines and ``model.yaml``,
-checked against torch; optionally a TensorRT engine next to the ONNX.
+"""Write a model package: ONNX network (and its fp16 twin for TensorRT), weights for the torch /
+gather engines and ``model.yaml``, checked against torch; optionally a TensorRT engine next to the
+ONNX.
 
 The ONNX graph has dynamic voxel, pair and point counts (the exporter traces its own dense example,
 :func:`seal_train.export.onnx.export_example`). A synthetic scan in the checkpoint's own voxel grid
@@ -24,6 +25,7 @@ from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 from seal_train.errors import ExportError
+from seal_train.export.fp16 import write_fp16
 from seal_train.export.onnx import EXPORTERS, check_export_options, export_onnx
 from seal_train.export.source import ExportSource
 
@@ -42,6 +44,7 @@ class ExportResult:
     """What :func:`export_package` produced."""
 
     onnx: Path
+    onnx_fp16: Path  # the fp16 twin TensorRT builds for precision fp16
     package: Path
     weights: Path
     max_rel_error: float  # onnxruntime vs torch gather network on the check scan
@@ -147,6 +150,7 @@ def export_package(
     log.info("exporting %s (%d classes) to %s", source.network.get("backbone"),
              len(source.class_names), onnx_path)
     export_onnx(net, onnx_path, overwrite=True, optimize=optimize, exporter=exporter)
+    fp16 = write_fp16(onnx_path)  # what TensorRT builds for precision fp16
 
     xyz, feats = synthetic_scan(check_points, channels, seed)
     features, inverse, maps = scan_inputs(xyz, feats, source.grid, stem_kernel)
@@ -156,6 +160,7 @@ def export_package(
     rel = float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
     if not rel <= tolerance:  # NaN fails too
         onnx_path.unlink(missing_ok=True)
+        fp16.unlink(missing_ok=True)
         raise ExportError(f"{onnx_path}: onnxruntime output differs from torch by {rel:.2e} "
                           f"(relative to max |logit|), above {tolerance:.0e}; file removed")
 
@@ -177,17 +182,18 @@ def export_package(
     )
     yaml_path = package.save(out_dir / PACKAGE_NAME)
     ModelPackage.load(yaml_path)  # what the node will read must read back
-    return ExportResult(onnx=onnx_path, package=yaml_path, weights=weights, max_rel_error=rel,
-                        check_points=check_points,
+    return ExportResult(onnx=onnx_path, onnx_fp16=fp16, package=yaml_path, weights=weights,
+                        max_rel_error=rel, check_points=check_points,
                         seconds=time.perf_counter() - start)
 
 
 def build_tensorrt_engine(package_path: str | Path, precision: str = "fp16") -> Path:
-    """Build (or find) the TensorRT engine of a package, cached next to its ONNX.
+    """Build (or find) the TensorRT engine of a package ahead of time, cached next to its ONNX
+    under the key the node looks for (with TensorRT for RTX no GPU is needed).
 
     Raises:
-        ExportError: no ``tensorrt`` / no CUDA (the message says the ONNX and package are
-            written and usable with onnxruntime), or the build fails.
+        ExportError: no TensorRT module (or classic TensorRT without a GPU: the message says the
+            ONNX and package are written and usable with onnxruntime), or the build fails.
     """
     from seal_ros.core.engines import TensorRTEngine
     from seal_ros.node.model import tensorrt_profile  # the node builds with the same profile

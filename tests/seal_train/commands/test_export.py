@@ -32,7 +32,7 @@ from seal_train.engine.pretrain import build_backbone
 from seal_train.engine.pretrain_config import ModelConfig, PretrainConfig
 from seal_train.engine.probe import ProbeConfig, evaluate, probe
 from seal_train.errors import ExportError
-from seal_train.export.package import build_tensorrt_engine, scan_inputs, synthetic_scan
+from seal_train.export.package import scan_inputs, synthetic_scan
 from seal_train.export.source import load_export_source
 from seal_train.sources.labels import LabelMap
 from seal_train.synth import SynthConfig
@@ -165,24 +165,6 @@ def test_existing_out_dir_needs_overwrite(trained, exported, capsys) -> None:
     assert code == 1
     err = capsys.readouterr().err
     assert str(exported) in err and "--overwrite" in err
-
-
-@pytest.mark.slow
-def test_tensorrt_format_without_tensorrt_keeps_the_package(exported) -> None:
-    exported, _ = exported
-    try:
-        import tensorrt  # noqa: F401
-        has_trt = torch.cuda.is_available()
-    except ImportError:
-        has_trt = False
-    if has_trt:
-        engine = build_tensorrt_engine(exported, "fp32")
-        assert engine.is_file() and engine.parent == exported
-        return
-    with pytest.raises(ExportError, match="tensorrt|CUDA") as info:
-        build_tensorrt_engine(exported, "fp16")
-    assert "model.onnx" in str(info.value) and "onnxruntime" in str(info.value)
-    ModelPackage.load(exported)  # still there and valid
 
 
 def test_missing_checkpoint(tmp_path: Path, capsys) -> None:

@@ -24,6 +24,7 @@ from seal_ros.core.minkunet import build_minkunet
 from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
+from seal_train.export.fp16 import fp16_path, write_fp16
 from seal_train.export.onnx import EXPORTERS, export_example
 
 
@@ -105,6 +106,42 @@ def test_onnxruntime_equals_torch_and_spconv(exported, points: int, seed: int) -
     scale = ref.abs().max()
     assert float((got - gather).abs().max() / scale) <= 1e-4
     assert float((got - ref).abs().max() / scale) <= 1e-4
+
+
+def test_tensorrt_parser_takes_the_graph_and_its_fp16_twin(exported, tmp_path: Path) -> None:
+    """TensorRT's own ONNX parser is the judge (the op list above is a quick guard)."""
+    from seal_ros.core.engines import import_tensorrt
+
+    _, path, _ = exported
+    trt = import_tensorrt()
+    fp16 = write_fp16(path)
+    logger = trt.Logger(trt.Logger.ERROR)
+    for graph, typed in ((path, False), (fp16, True)):
+        builder = trt.Builder(logger)
+        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if typed else 0
+        network = builder.create_network(flags)
+        parser = trt.OnnxParser(network, logger)
+        ok = parser.parse_from_file(str(graph))
+        assert ok, [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        assert network.num_inputs == len(input_names())
+        assert network.get_output(0).dtype == trt.float32  # fp16 twin: fp32 logits out
+
+
+def test_fp16_twin_computes_in_fp16_and_agrees(exported) -> None:
+    model, path, _ = exported
+    twin = onnx.load(str(write_fp16(path)))
+    kinds = {i.data_type for i in twin.graph.initializer}
+    assert kinds == {onnx.TensorProto.FLOAT16}
+    io = [(v.name, v.type.tensor_type.elem_type) for v in (twin.graph.input[0],
+                                                              twin.graph.output[0])]
+    assert io == [("features", onnx.TensorProto.FLOAT), ("logits", onnx.TensorProto.FLOAT)]
+    batch, maps = _scan(9_000, 3)
+    ref = OnnxRuntimeEngine(path).infer(batch.features, batch.inverse, maps)
+    got = OnnxRuntimeEngine(fp16_path(path)).infer(batch.features, batch.inverse, maps)
+    assert got.dtype == torch.float32
+    rel = float((got - ref).abs().max() / ref.abs().max())
+    assert 1e-6 < rel < 5e-3  # fp16 arithmetic: not bit-equal, within fp16 tolerance
+    assert float((got.argmax(1) == ref.argmax(1)).float().mean()) > 0.99
 
 
 def test_reduction_scatter_is_refused() -> None:
