@@ -30,6 +30,7 @@ from seal_ros.core.fold import spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import KernelMaps
 from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
 from seal_ros.errors import EngineError, SealError
+from seal_ros.torch_files import load_torch_file
 
 __all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine", "PRECISIONS",
            "TENSORRT_MODULES", "TensorRTEngine", "TorchEngine", "engine_target", "import_tensorrt"]
@@ -50,13 +51,7 @@ class Engine:
 
 def _load_state(source: Mapping[str, Any] | str | Path) -> dict[str, torch.Tensor]:
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise EngineError(f"{path}: no such checkpoint")
-        try:
-            source = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise EngineError(f"{path}: not a readable torch checkpoint: {err}") from err
+        source = load_torch_file(source, "checkpoint", EngineError)
     try:
         return spconv_state_from_checkpoint(source)
     except SealError as err:
@@ -284,6 +279,8 @@ class TensorRTEngine(Engine):
         config = builder.create_builder_config()
         if workspace_bytes is not None:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+        if self.precision == "fp32":
+            config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 (TF32 is on by default)
         opt = builder.create_optimization_profile()
         for i in range(network.num_inputs):
             tensor = network.get_input(i)

@@ -103,6 +103,40 @@ def test_engines_on_gpu(tmp_path: Path) -> None:
         assert cases.rel_err(out.cpu(), ref) <= 1e-4
 
 
+@pytest.mark.tensorrt
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_tensorrt_engine_on_gpu(precision: str, tmp_path: Path) -> None:
+    """The engine export builds runs on the GPU and agrees with onnxruntime on the CPU: labels
+    equal (fp16: nearly all), logits within the precision's tolerance, at 35k and 120k points."""
+    from seal_ros.core.engines import TensorRTEngine
+    from seal_ros.core.sparse_net import tensorrt_profile
+    from seal_train.export import export_onnx
+    from seal_train.export.fp16 import write_fp16
+
+    torch.manual_seed(0)
+    model = build_minkunet18(in_channels=1, out_channels=17, width=0.25).eval()
+    onnx_path = export_onnx(model.state_dict(), tmp_path / "model.onnx")
+    write_fp16(onnx_path)
+    profile = tensorrt_profile((1000, 35_000, 150_000), (1000, 30_000, 150_000))
+    try:
+        engine = TensorRTEngine(onnx_path, profile, precision=precision)
+    except Exception as err:  # TensorRT for RTX may refuse a non-RTX GPU: say which and why
+        pytest.fail(f"TensorRT engine on {torch.cuda.get_device_name(0)}: {err}")
+    reference = OnnxRuntimeEngine(onnx_path)
+    for points, seed in ((35_000, 1), (120_000, 2)):
+        batch = _batch(points, seed, "cpu")
+        maps = build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
+        want = reference.infer(batch.features, batch.inverse, maps)
+        got = engine.infer(batch.features, batch.inverse, maps).cpu()
+        assert got.shape == want.shape == (points, 17)
+        rel = float((got - want).abs().max() / want.abs().max())
+        same = float((got.argmax(1) == want.argmax(1)).float().mean())
+        if precision == "fp32":
+            assert rel <= 1e-4 and same == 1.0, (points, rel, same)
+        else:
+            assert rel <= 1e-2 and same >= 0.99, (points, rel, same)
+
+
 def test_spconv_backward_on_gpu() -> None:
     """The CPU fixes stay out of CUDA's way: gradients on the GPU equal the CPU ones."""
     torch.manual_seed(0)

@@ -43,9 +43,7 @@ def test_torch_and_gather_engines_agree(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["onnxruntime", "tensorrt"])
 def test_missing_or_corrupt_onnx(name: str, tmp_path: Path) -> None:
-    if name == "tensorrt":
-        pytest.importorskip("tensorrt")
-    kwargs = {"profile": {}} if name == "tensorrt" else {}
+    kwargs = {"profile": {}, "build_only": True} if name == "tensorrt" else {}
     with pytest.raises(EngineError, match="no such ONNX file"):
         ENGINES[name](tmp_path / "missing.onnx", **kwargs)
     if name == "onnxruntime":
@@ -53,6 +51,21 @@ def test_missing_or_corrupt_onnx(name: str, tmp_path: Path) -> None:
         bad.write_bytes(b"not a protobuf")
         with pytest.raises(EngineError, match="cannot load"):
             ENGINES[name](bad)
+
+
+def test_tensorrt_module_is_the_first_that_imports() -> None:
+    """Classic ``tensorrt`` first (vehicles), then ``tensorrt_rtx``; none: an error naming both."""
+    import importlib.util
+
+    from seal_ros.core.engines import TENSORRT_MODULES, import_tensorrt
+
+    assert TENSORRT_MODULES == ("tensorrt", "tensorrt_rtx")
+    available = [m for m in TENSORRT_MODULES if importlib.util.find_spec(m) is not None]
+    assert available, "install.sh installs TensorRT for RTX"
+    assert import_tensorrt().__name__ == available[0]
+    assert import_tensorrt(("not_a_tensorrt", available[-1])).__name__ == available[-1]
+    with pytest.raises(EngineError, match="no TensorRT Python module imports .*not_a_tensorrt"):
+        import_tensorrt(("not_a_tensorrt",))
 
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
