@@ -35,6 +35,10 @@ class EngineError(SealError):
     """An engine cannot be built or loaded (missing/corrupt model file, missing back end)."""
 
 
+class TorchFileError(SealError):
+    """A torch file is missing, unreadable, or refused: it needs arbitrary objects to unpickle."""
+
+
 class InputError(SealError):
     """An input message the node cannot process; it is skipped and counted under ``reason``."""
 

@@ -1,13 +1,13 @@
 """Complete, atomic checkpoints: a run resumes exactly where it stopped.
 
 A checkpoint holds the model, optimiser, scheduler and AMP scaler states, the epoch and step
-counters, the best metric, the resolved config and the global RNG states. It is written to a
-temporary file and renamed, so a kill during the write leaves the previous checkpoint intact.
+counters, the best metric, the resolved config and the global RNG states, as tensors and plain
+values only: it is read weights-only (:mod:`seal_ros.torch_files`), and written atomically, so a
+kill during the write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seal_ros.torch_files import load_torch_file, save_torch_file
 from seal_train.errors import ConfigError
 
 
@@ -31,8 +32,11 @@ class TrainState:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}
+    """The global RNG states as tensors and plain values (numpy's key as an int64 tensor)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = {"name": name, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -40,7 +44,9 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["name"], numpy_state["key"].numpy().astype(np.uint32),
+                         numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -54,8 +60,6 @@ def unwrap(model: nn.Module) -> nn.Module:
 def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                     scaler: Any = None, config: dict[str, Any] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -66,24 +70,17 @@ def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
         "config": config,
         "rng": rng_state(),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_torch_file(payload, path)
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                    scaler: Any = None, restore_rng: bool = False,
-                    map_location: str | torch.device = "cpu") -> tuple[TrainState, dict[str, Any]]:
-    """Load into the given objects (strictly); returns the counters and the raw payload."""
+                    scaler: Any = None, restore_rng: bool = False
+                    ) -> tuple[TrainState, dict[str, Any]]:
+    """Load into the given objects (strictly); returns the counters and the raw payload (its
+    tensors on the CPU: ``load_state_dict`` moves them to the model's and optimiser's device)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {path}: no such file")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:
-        raise ConfigError(f"checkpoint {path}: cannot load ({err})") from err
+    payload = load_torch_file(path, "checkpoint", ConfigError)
     if not isinstance(payload, dict) or "model" not in payload:
         raise ConfigError(f"checkpoint {path}: not a Seal checkpoint (no 'model' entry)")
     if model is not None:

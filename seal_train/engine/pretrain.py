@@ -206,7 +206,7 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
     last = run_dir / "last.pt"
     if cfg.resume and last.is_file():
         state, payload = load_checkpoint(last, model, optimizer, scheduler, scaler,
-                                         restore_rng=True, map_location=device)
+                                         restore_rng=True)
         log.info("resumed from %s at epoch %d, step %d", last, state.epoch, state.step)
         changed = _changed_keys(payload.get("config") or {}, to_dict(cfg))
         if changed:

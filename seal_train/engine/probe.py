@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from seal_ros.torch_files import load_torch_file, save_torch_file
 from seal_train.config import from_dict, save_config, to_dict
 from seal_train.engine.checkpoint import load_checkpoint
 from seal_train.engine.pretrain import build_backbone, build_grid, resolve_device
@@ -121,9 +122,7 @@ def evaluate_frames(backbone: MinkUNet, grid: VoxelGrid, features: tuple[str, ..
 def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
              ) -> tuple[SegmentationScores, list[Path]]:
     """Score a probe (or fine-tuned) head file on a split and write the report."""
-    if not Path(head_path).is_file():
-        raise ConfigError(f"{head_path}: no such head file")
-    saved = torch.load(head_path, map_location="cpu", weights_only=False)
+    saved = load_torch_file(head_path, "head", ConfigError)
     cfg = from_dict(ProbeConfig, saved["config"])
     if data is not None:
         cfg = from_dict(ProbeConfig, {**to_dict(cfg), "data": {**to_dict(cfg.data),
@@ -183,9 +182,9 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
 
     scores = evaluate_frames(backbone, grid, features, head, val, label_map.class_names, device)
     head_path = out / "probe.pt"
-    torch.save({"head": head.state_dict(), "class_names": list(label_map.class_names),
-                "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
-                "config": to_dict(cfg)}, head_path)
+    save_torch_file({"head": head.state_dict(), "class_names": list(label_map.class_names),
+                     "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
+                     "config": to_dict(cfg)}, head_path)
     title = f"Linear probe of {cfg.checkpoint or 'a random-init backbone'}"
     report = write_report(scores, out, title)
     return ProbeResult(scores, head_path, report, time.perf_counter() - start, held_out)

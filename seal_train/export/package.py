@@ -24,6 +24,7 @@ from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
+from seal_ros.torch_files import save_torch_file
 from seal_train.errors import ExportError
 from seal_train.export.fp16 import write_fp16
 from seal_train.export.onnx import EXPORTERS, check_export_options, export_onnx
@@ -167,7 +168,7 @@ def export_package(
     from seal_train.sources.labels import palette_for
 
     weights = out_dir / WEIGHTS_NAME
-    torch.save({k: v.detach().cpu().contiguous() for k, v in source.state.items()}, weights)
+    save_torch_file({k: v.detach().cpu().contiguous() for k, v in source.state.items()}, weights)
     package = ModelPackage(
         model_id=model_id,
         onnx=onnx_path.resolve(),

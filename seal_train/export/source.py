@@ -26,6 +26,7 @@ import torch
 from seal_ros.core.fold import infer_spec, spconv_state_from_checkpoint
 from seal_ros.core.voxelize import VoxelGrid
 from seal_ros.errors import SealError
+from seal_ros.torch_files import load_torch_file
 from seal_train.errors import ExportError
 
 __all__ = ["ExportSource", "load_export_source"]
@@ -53,16 +54,6 @@ class ExportSource:
     features: tuple[str, ...]
     network: dict[str, Any]
     random_head: bool = False
-
-
-def _torch_load(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise ExportError(f"{path}: no such {what} file")
-    try:
-        # Seal checkpoints hold configs and RNG states next to the tensors: not weights-only.
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # pickle / zip errors of many types
-        raise ExportError(f"{path}: not a readable torch {what}: {err}") from err
 
 
 def _recipe(config: Mapping[str, Any] | None, path: Path, grid: VoxelGrid | None,
@@ -99,7 +90,7 @@ def _recipe(config: Mapping[str, Any] | None, path: Path, grid: VoxelGrid | None
 
 def _head_file(path: Path) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], str | None]:
     """Weight (K, C), bias (K,), class names and the checkpoint it was trained on."""
-    saved = _torch_load(path, "head")
+    saved = load_torch_file(path, "head", ExportError)
     if not isinstance(saved, Mapping) or "head" not in saved or "class_names" not in saved:
         raise ExportError(f"{path}: not a head file; expected a dict with 'head' (Linear state "
                           f"dict) and 'class_names' as `seal_train probe` writes")
@@ -145,7 +136,7 @@ def load_export_source(
     if head is not None and classes is not None:
         raise ExportError("give either --head (its class_names name the classes) or --classes, "
                           "not both")
-    payload = _torch_load(checkpoint, "checkpoint")
+    payload = load_torch_file(checkpoint, "checkpoint", ExportError)
     if not isinstance(payload, Mapping):
         raise ExportError(f"{checkpoint}: expected a checkpoint dict or a state dict")
     try:

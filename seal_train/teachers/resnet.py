@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seal_ros.torch_files import load_torch_file
 from seal_train.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,7 @@ def _trunk(output_stride: int, stage: int = 4) -> nn.Module:
 def load_resnet50_state(path: str | Path) -> dict[str, torch.Tensor]:
     """A torchvision-layout ResNet-50 state dict from a torchvision or MoCo-v2 checkpoint file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"teacher weights {path}: no such file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(f"teacher weights {path}: cannot load ({err})") from err
+    ckpt = load_torch_file(path, "teacher weights", ConfigError)
     state = ckpt.get("state_dict", ckpt.get("model", ckpt)) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ConfigError(f"teacher weights {path}: expected a state dict or a checkpoint with "

@@ -40,7 +40,7 @@ def _overrides(cache: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def _run(args: list[str], env_extra: dict[str, str] | None = None, **kw) -> subprocess.Popen:
@@ -56,7 +56,7 @@ def test_pretrain_runs_and_writes_a_complete_run_dir(cache, tmp_path):
     assert torch.isfinite(torch.tensor(result.last_loss))
     assert (tmp_path / "run" / "config.yaml").is_file()
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
-    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
+    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
     assert payload["state"]["epoch"] == 2 and payload["optimizer"] and payload["scheduler"]
     assert any(k.startswith("backbone.") for k in payload["model"])
     assert 0.0 <= result.data_wait_share < 1.0 and result.samples_per_s > 0
@@ -74,7 +74,7 @@ def test_killed_run_resumes_to_the_same_weights(cache, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert last.exists(), proc.stdout.read()
-    stopped_at = torch.load(last, map_location="cpu", weights_only=False)["state"]["epoch"]
+    stopped_at = torch.load(last, map_location="cpu", weights_only=True)["state"]["epoch"]
     at_kill = _weights(last)
     assert stopped_at < 4, "the run finished before it could be killed"
     resumed = _run(command)
@@ -159,6 +159,6 @@ def test_pretrain_on_gpu_with_amp(cache, tmp_path):
     result = pretrain(cfg)
     assert (result.epochs, result.steps) == (2, 4)
     assert torch.isfinite(torch.tensor(result.last_loss))
-    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
+    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
     assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
     assert payload["scaler"]["scale"] > 0  # AMP was on: the scaler has a state

@@ -39,7 +39,7 @@ def test_probe_random_backbone_and_evaluate_agree(drive, tmp_path):
     assert scores.accuracy > 0.3
     assert {p.name for p in result.report} == {"scores.md", "iou_per_class.png",
                                                "confusion_matrix.png"}
-    saved = torch.load(result.head_path, weights_only=False)
+    saved = torch.load(result.head_path, weights_only=True)
     assert saved["class_names"][4] == "car" and saved["checkpoint"] is None
     again, written = evaluate(result.head_path, None, "val", tmp_path / "eval")
     np.testing.assert_array_equal(again.matrix, scores.matrix)

@@ -59,7 +59,7 @@ def test_earlier_stage_keeps_its_layers_and_loads_their_weights(tmp_path, refere
 
 
 def test_bad_weights_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match="none.pth: no such teacher weights file"):
         build_resnet50_teacher(tmp_path / "none.pth")
     wrong = tmp_path / "wrong.pth"
     torch.save({"conv1.weight": torch.zeros(3)}, wrong)
