@@ -31,15 +31,16 @@ setup(
         (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
         ("share/seal_msgs/msg", glob("msg/msg/*.msg")),
     ],
-    install_requires=[
+    install_requires=[  # the vehicle: the node with its default engine, and replay
         "numpy>=1.24",
+        "onnxruntime>=1.18",
         "pyyaml>=6",
         "rosbags>=0.11",
         "torch>=2.1",
+        "tqdm>=4.66",
     ],
     extras_require={
         "dds": ["cyclonedds==11.0.1"],
-        "onnx": ["onnxruntime>=1.18"],
         "ros": [
             "ros-kilted-rclpy[fastrtps]==9.1.2",
             "ros-kilted-std-msgs",

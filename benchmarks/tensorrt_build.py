@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from seal_ros.core.engines import PRECISIONS, OnnxRuntimeEngine, TensorRTEngine, import_tensorrt
+from seal_ros.core.engine_names import PRECISIONS
+from seal_ros.core.engines import OnnxRuntimeEngine, TensorRTEngine, import_tensorrt
 from seal_ros.core.minkunet import BACKBONES
 from seal_ros.core.sparse_net import GatherMinkUNet, tensorrt_profile
 from seal_train.export import export_onnx

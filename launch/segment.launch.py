@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seal_ros.core.engine_names import ENGINES, PRECISIONS
 from seal_ros.node import NODE_NAME
-from seal_ros.node.params import ENGINES
 
 PACKAGE = "seal_ros"
 DEFAULT_PREFIX = f"/{NODE_NAME}/output"  # what the node's ~/output/* is without remapping
@@ -54,7 +54,7 @@ ARGUMENTS: tuple[tuple[str, str | None, str, tuple[str, ...] | None], ...] = (
     ("output_prefix", DEFAULT_PREFIX, "namespace of the outputs (~/output/<name> -> "
      "<output_prefix>/<name>)", None),
     ("engine", "onnxruntime", "inference engine", ENGINES),
-    ("precision", "fp16", "TensorRT precision", ("fp16", "fp32")),
+    ("precision", "fp16", "TensorRT precision", PRECISIONS),
     ("params_file", f"$(find-pkg-share {PACKAGE})/config/segment.param.yaml",
      "node parameter file (ROS 2 layout)", None),
     ("build_only", "false", "build the TensorRT engine, then exit", ("true", "false")),

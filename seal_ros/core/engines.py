@@ -26,14 +26,16 @@ from typing import Any
 
 import torch
 
+from seal_ros.core import engine_names
+from seal_ros.core.engine_names import PRECISIONS
 from seal_ros.core.fold import spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import KernelMaps
 from seal_ros.core.sparse_net import GatherMinkUNet, input_names, network_inputs
 from seal_ros.errors import EngineError, SealError
 from seal_ros.torch_files import load_torch_file
 
-__all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine", "PRECISIONS",
-           "TENSORRT_MODULES", "TensorRTEngine", "TorchEngine", "engine_target", "import_tensorrt"]
+__all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine",
+           "TensorRTEngine", "TorchEngine", "engine_target", "import_tensorrt"]
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +147,9 @@ class OnnxRuntimeEngine(Engine):
         return torch.from_numpy(self.session.run(None, feed)[0])
 
 
-TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx")
-"""Python modules of TensorRT, in the order tried: classic TensorRT (vehicles: Jetson, DRIVE, x86
-with NVIDIA's packages), then TensorRT for RTX (PyPI; parses and builds without a GPU)."""
-
-PRECISIONS = ("fp16", "fp32")
-
-
 def import_tensorrt(order: tuple[str, ...] | None = None) -> Any:
-    """The first TensorRT module of ``order`` (default :data:`TENSORRT_MODULES`) that imports.
+    """The first TensorRT module of ``order`` (default
+    :data:`~seal_ros.core.engine_names.TENSORRT_MODULES`) that imports.
 
     Raises:
         EngineError: none imports (the message names them all).
@@ -161,7 +157,7 @@ def import_tensorrt(order: tuple[str, ...] | None = None) -> Any:
     import importlib
 
     errors = []
-    for name in order or TENSORRT_MODULES:
+    for name in order or engine_names.TENSORRT_MODULES:
         try:
             return importlib.import_module(name)
         except ImportError as err:
@@ -207,7 +203,7 @@ class TensorRTEngine(Engine):
         workspace_bytes: builder workspace limit; None leaves TensorRT's default (the device's
             memory; without a GPU TensorRT for RTX fails to reserve a fixed 1 GiB one).
         onnx_fp16: the fp16 graph (precision fp16); default ``<onnx stem>.fp16.onnx`` beside it.
-        module: TensorRT module names to try, in order (default :data:`TENSORRT_MODULES`).
+        module: TensorRT module names to try, in order (default: ``engine_names``').
     """
 
     name = "tensorrt"
@@ -328,4 +324,4 @@ ENGINES: dict[str, type[Engine]] = {
     "onnxruntime": OnnxRuntimeEngine,
     "tensorrt": TensorRTEngine,
 }
-"""Engine name -> class; CLI and launch ``choices``."""
+"""Engine name (:data:`seal_ros.core.engine_names.ENGINES`, in that order) -> class."""

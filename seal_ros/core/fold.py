@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 
+from seal_ros.core.kernel_maps import NUM_LEVELS
 from seal_ros.errors import SealError
 
 __all__ = [
     "MinkUNetSpec", "fold_bn", "fold_bn_1x1", "infer_spec", "spconv_state_from_checkpoint",
 ]
 
-NUM_LEVELS = 4
 HEAD_PREFIXES = ("head.", "seg_head.")
 
 

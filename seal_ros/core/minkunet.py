@@ -31,7 +31,7 @@ from spconv.core import ConvAlgo
 from spconv.pytorch.conv import SparseConvolution
 from torch import nn
 
-from seal_ros.core.kernel_maps import grid_shape
+from seal_ros.core.kernel_maps import NUM_LEVELS, grid_shape
 from seal_ros.core.spconv_patch import apply_spconv_cpu_fixes
 from seal_ros.core.voxelize import SparseBatch
 
@@ -61,7 +61,6 @@ __all__ = [
     "build_minkunet34",
 ]
 
-NUM_LEVELS = 4  # stride-2 levels of the encoder (and decoder)
 
 
 def _bn(channels: int, momentum: float) -> nn.BatchNorm1d:

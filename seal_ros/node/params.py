@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
+from seal_ros.core.engine_names import ENGINES, PRECISIONS
 from seal_ros.errors import ConfigError
 
 __all__ = ["CameraParams", "DiagnosticsParams", "FilterParams", "NodeParams", "load_params"]
 
-ENGINES = ("torch", "gather", "onnxruntime", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class NodeParams:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ConfigError(f"engine {self.engine!r}: expected one of {list(ENGINES)}")
-        if self.precision not in ("fp16", "fp32"):
-            raise ConfigError(f"precision {self.precision!r}: expected fp16 or fp32")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r}: expected one of {list(PRECISIONS)}")
         if self.queue_size < 1:
             raise ConfigError(f"queue_size {self.queue_size}: expected >= 1")
 

@@ -26,7 +26,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from seal_ros.core.engines import PRECISIONS
+from seal_ros.core.engine_names import PRECISIONS
 from seal_ros.core.voxelize import VoxelGrid
 from seal_ros.errors import SealError
 from seal_ros.model_package import Profile

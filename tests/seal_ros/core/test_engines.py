@@ -21,7 +21,9 @@ def _model() -> torch.nn.Module:
 
 
 def test_registry() -> None:
-    assert set(ENGINES) == {"torch", "gather", "onnxruntime", "tensorrt"}
+    from seal_ros.core import engine_names
+
+    assert tuple(ENGINES) == engine_names.ENGINES == ("torch", "gather", "onnxruntime", "tensorrt")
     assert all(issubclass(cls, Engine) for cls in ENGINES.values())
     assert issubclass(EngineError, SealError)
 
@@ -57,7 +59,8 @@ def test_tensorrt_module_is_the_first_that_imports() -> None:
     """Classic ``tensorrt`` first (vehicles), then ``tensorrt_rtx``; none: an error naming both."""
     import importlib.util
 
-    from seal_ros.core.engines import TENSORRT_MODULES, import_tensorrt
+    from seal_ros.core.engine_names import TENSORRT_MODULES
+    from seal_ros.core.engines import import_tensorrt
 
     assert TENSORRT_MODULES == ("tensorrt", "tensorrt_rtx")
     available = [m for m in TENSORRT_MODULES if importlib.util.find_spec(m) is not None]

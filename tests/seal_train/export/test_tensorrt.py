@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seal_ros.core import engines
+from seal_ros.core import engine_names
 from seal_ros.core.engines import EngineError, TensorRTEngine, engine_target, import_tensorrt
 from seal_ros.core.minkunet import BACKBONES
 from seal_ros.model_package import ModelPackage
@@ -131,7 +131,7 @@ def test_running_an_engine_needs_a_gpu(package) -> None:
 @pytest.mark.slow
 def test_without_tensorrt_the_package_stays(package, monkeypatch: pytest.MonkeyPatch) -> None:
     out, _ = package
-    monkeypatch.setattr(engines, "TENSORRT_MODULES", ("no_such_tensorrt",))
+    monkeypatch.setattr(engine_names, "TENSORRT_MODULES", ("no_such_tensorrt",))
     with pytest.raises(ExportError, match="no TensorRT Python module imports") as info:
         build_tensorrt_engine(out, "fp16")
     assert "no_such_tensorrt" in str(info.value) and "onnxruntime" in str(info.value)
