@@ -27,7 +27,13 @@ from pathlib import Path
 import torch
 
 from seal_ros.core.engine_names import PRECISIONS
-from seal_ros.core.engines import OnnxRuntimeEngine, TensorRTEngine, import_tensorrt
+from seal_ros.core.engines import (
+    OnnxRuntimeEngine,
+    TensorRTEngine,
+    fp16_onnx_path,
+    import_tensorrt,
+    parse_onnx,
+)
 from seal_ros.core.minkunet import BACKBONES
 from seal_ros.core.sparse_net import GatherMinkUNet, tensorrt_profile
 from seal_train.export import export_onnx
@@ -74,15 +80,8 @@ def _sizes(text: str) -> tuple[int, int, int]:
 
 
 def _parse_seconds(trt, path: Path, typed: bool) -> float:
-    logger = trt.Logger(trt.Logger.ERROR)
-    builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if typed else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
     start = time.perf_counter()
-    if not parser.parse_from_file(str(path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise SystemExit(f"{path}: TensorRT cannot parse it: {errors}")
+    parse_onnx(trt, path, strongly_typed=typed)
     return time.perf_counter() - start
 
 
@@ -121,7 +120,7 @@ def main() -> int:
                 for stale in folder.glob("*.engine"):
                     if f".{precision}." in stale.name:
                         stale.unlink()
-                source = onnx_path if precision == "fp32" else folder / "model.fp16.onnx"
+                source = onnx_path if precision == "fp32" else fp16_onnx_path(onnx_path)
                 parse_s = _parse_seconds(trt, source, typed=precision == "fp16")
                 engine = TensorRTEngine(onnx_path, profile, precision=precision,
                                         build_only=not args.run)

@@ -35,7 +35,8 @@ from seal_ros.errors import EngineError, SealError
 from seal_ros.torch_files import load_torch_file
 
 __all__ = ["ENGINES", "Engine", "EngineError", "GatherEngine", "OnnxRuntimeEngine",
-           "TensorRTEngine", "TorchEngine", "engine_target", "import_tensorrt"]
+           "TensorRTEngine", "TorchEngine", "engine_target", "fp16_onnx_path", "import_tensorrt",
+           "parse_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,31 @@ def import_tensorrt(order: tuple[str, ...] | None = None) -> Any:
                       "`pip install tensorrt-rtx-cu12`")
 
 
+def fp16_onnx_path(onnx_path: str | Path) -> Path:
+    """Where the fp16 twin of an exported ONNX lives: ``model.onnx`` -> ``model.fp16.onnx``."""
+    path = Path(onnx_path)
+    return path.with_name(f"{path.stem}.fp16.onnx")
+
+
+def parse_onnx(trt: Any, path: str | Path, strongly_typed: bool,
+               logger: Any = None) -> tuple[Any, Any, Any]:
+    """Parse ``path`` with TensorRT's own ONNX parser; ``(builder, network, parser)``, all three
+    to be kept alive while the network is used (the parser owns the weights).
+
+    Raises:
+        EngineError: the parser reports errors (all of them, in the message).
+    """
+    logger = logger or trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EngineError(f"{path}: TensorRT cannot parse it: {errors}")
+    return builder, network, parser
+
+
 def engine_target(trt: Any) -> str:
     """What an engine is built for, as the cache key names it.
 
@@ -203,7 +229,8 @@ class TensorRTEngine(Engine):
         workspace_bytes: builder workspace limit; None leaves TensorRT's default (the device's
             memory; without a GPU TensorRT for RTX fails to reserve a fixed 1 GiB one).
         onnx_fp16: the fp16 graph (precision fp16); default ``<onnx stem>.fp16.onnx`` beside it.
-        module: TensorRT module names to try, in order (default: ``engine_names``').
+        module: TensorRT module names to try, in order (default:
+            :data:`~seal_ros.core.engine_names.TENSORRT_MODULES`).
     """
 
     name = "tensorrt"
@@ -222,12 +249,11 @@ class TensorRTEngine(Engine):
         self.trt = trt
         onnx_path = self.model_path = _check_onnx(onnx_path)
         if precision == "fp16":
-            onnx_path = Path(onnx_fp16) if onnx_fp16 is not None \
-                else onnx_path.with_name(f"{onnx_path.stem}.fp16.onnx")
+            onnx_path = Path(onnx_fp16) if onnx_fp16 is not None else fp16_onnx_path(onnx_path)
             if not onnx_path.is_file():
                 raise EngineError(f"{onnx_path}: no such ONNX file (the fp16 graph TensorRT "
                                   f"builds for precision fp16; `seal_train export` writes it)")
-        self.onnx_path = _check_onnx(onnx_path)
+        self.onnx_path = onnx_path
         self.profile = {k: tuple(int(x) for x in v) for k, v in profile.items()}
         self.precision = precision
         self.logger = trt.Logger(trt.Logger.ERROR)
@@ -265,13 +291,8 @@ class TensorRTEngine(Engine):
     def _build(self, workspace_bytes: int | None) -> bytes:
         trt = self.trt
         log.info("tensorrt: building the engine from %s, this takes minutes", self.onnx_path)
-        builder = trt.Builder(self.logger)
-        typed = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-        network = builder.create_network(typed if self.precision == "fp16" else 0)
-        parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse_from_file(str(self.onnx_path)):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise EngineError(f"{self.onnx_path}: TensorRT cannot parse it: {errors}")
+        builder, network, _parser = parse_onnx(trt, self.onnx_path, self.precision == "fp16",
+                                               self.logger)
         config = builder.create_builder_config()
         if workspace_bytes is not None:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)

@@ -19,18 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from seal_ros.core.engines import fp16_onnx_path as fp16_path  # where the engine looks for it
 from seal_train.errors import ExportError
 
-__all__ = ["FP16_SUFFIX", "fp16_path", "to_fp16", "write_fp16"]
-
-FP16_SUFFIX = ".fp16.onnx"
-
-
-def fp16_path(onnx_path: str | Path) -> Path:
-    """Where the fp16 twin of ``onnx_path`` lives (``model.onnx`` -> ``model.fp16.onnx``); the
-    TensorRT engine looks for it there."""
-    path = Path(onnx_path)
-    return path.with_name(path.stem + FP16_SUFFIX)
+__all__ = ["fp16_path", "to_fp16", "write_fp16"]
 
 
 def _half_tensor(tensor: Any, where: str) -> None:
@@ -40,8 +32,9 @@ def _half_tensor(tensor: Any, where: str) -> None:
     if tensor.data_type != TensorProto.FLOAT:
         return
     values = numpy_helper.to_array(tensor)
-    if np.isfinite(values).all() and np.abs(values).max(initial=0.0) > 65504.0:
-        raise ExportError(f"{where}: a value ({np.abs(values).max():.3g}) overflows fp16")
+    largest = np.abs(values[np.isfinite(values)]).max(initial=0.0)
+    if largest > 65504.0:
+        raise ExportError(f"{where}: a value ({largest:.3g}) overflows fp16")
     tensor.CopyFrom(numpy_helper.from_array(values.astype(np.float16), tensor.name))
 
 
@@ -76,8 +69,7 @@ def to_fp16(model: Any) -> Any:
                 _half_tensor(attr.t, f"{node.op_type} {node.name}")
             elif node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
                 attr.i = TensorProto.FLOAT16
-            elif attr.type in (AttributeProto.FLOAT, AttributeProto.FLOATS) \
-                    and node.op_type not in ("Constant",):
+            elif attr.type in (AttributeProto.FLOAT, AttributeProto.FLOATS):
                 raise ExportError(f"{node.op_type} {node.name}: float attribute {attr.name!r}; "
                                   f"the fp16 conversion does not know this op")
     del graph.value_info[:]  # stale float32 shapes; the checker infers them again

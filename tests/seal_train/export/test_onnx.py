@@ -108,21 +108,14 @@ def test_onnxruntime_equals_torch_and_spconv(exported, points: int, seed: int) -
     assert float((got - ref).abs().max() / scale) <= 1e-4
 
 
-def test_tensorrt_parser_takes_the_graph_and_its_fp16_twin(exported, tmp_path: Path) -> None:
+def test_tensorrt_parser_takes_the_graph_and_its_fp16_twin(exported) -> None:
     """TensorRT's own ONNX parser is the judge (the op list above is a quick guard)."""
-    from seal_ros.core.engines import import_tensorrt
+    from seal_ros.core.engines import import_tensorrt, parse_onnx
 
     _, path, _ = exported
     trt = import_tensorrt()
-    fp16 = write_fp16(path)
-    logger = trt.Logger(trt.Logger.ERROR)
-    for graph, typed in ((path, False), (fp16, True)):
-        builder = trt.Builder(logger)
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if typed else 0
-        network = builder.create_network(flags)
-        parser = trt.OnnxParser(network, logger)
-        ok = parser.parse_from_file(str(graph))
-        assert ok, [str(parser.get_error(i)) for i in range(parser.num_errors)]
+    for graph, typed in ((path, False), (write_fp16(path), True)):
+        _, network, _ = parse_onnx(trt, graph, strongly_typed=typed)  # raises on parser errors
         assert network.num_inputs == len(input_names())
         assert network.get_output(0).dtype == trt.float32  # fp16 twin: fp32 logits out
 
