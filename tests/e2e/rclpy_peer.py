@@ -3,7 +3,7 @@
 Usage (run with the environment of ``seal_ros.adapters.loopback.loopback_env``)::
 
     python rclpy_peer.py BAG --out DIR --node /seal_segmentation [--cameras CAM_FRONT]
-        [--interval-ms 1500] [--timeout 90]
+        [--interval-ms 1500] [--deadline-s 150]
 
 It publishes the bag's ``/tf_static``, then for every cloud the cameras' Image and CameraInfo of
 the same stamp and the cloud itself (on ``<node>/input/...``, as the node's remapping-free names
@@ -12,7 +12,8 @@ are), and records every message of the node's outputs as the CDR bytes that arri
 ``diagnostics``, ``<camera>_overlay``). Sensor topics are best effort: a cloud whose
 segmentation, visualization or filtered cloud does not come back within ``--reply-s`` is sent
 again (at most ``--tries`` times, each counted in the ``done`` event). One JSON line per event on
-stdout; exit 0 when every cloud came back, 2 on a time-out.
+stdout; exit 0 when every cloud came back, 2 when ``--deadline-s`` ran out first (the last event
+then says what had not arrived). Whatever arrived is written out either way.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node", default="/seal_segmentation", help="the node's namespace/name")
     parser.add_argument("--cameras", nargs="*", default=[])
     parser.add_argument("--interval-ms", type=float, default=1500.0)
-    parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--deadline-s", type=float, default=150.0,
+                        help="the whole run, discovery included: the peer always exits by then")
     parser.add_argument("--reply-s", type=float, default=10.0)
     parser.add_argument("--tries", type=int, default=3)
     args = parser.parse_args(argv)
@@ -113,17 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
 
+    start = time.monotonic()
+    run_deadline = start + args.deadline_s
+
     def spin_until(done, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
+        deadline = min(time.monotonic() + timeout_s, run_deadline)
         while not done() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
         return done()
 
     if not spin_until(lambda: cloud_pub.get_subscription_count() > 0
                       and node.count_publishers(f"{prefix}/output/segmentation") > 0,
-                      args.timeout):
-        _emit(event="timeout", waiting_for="the node's endpoints")
+                      args.deadline_s):
+        _emit(event="timeout", waiting_for="the node's endpoints",
+              cloud_subscribers=cloud_pub.get_subscription_count(),
+              segmentation_publishers=node.count_publishers(f"{prefix}/output/segmentation"))
         return 2
+    _emit(event="matched", after_s=round(time.monotonic() - start, 2))
     spin_until(lambda: False, 1.0)  # both sides of every match settle
     if tf_pub is not None:
         for _, raw in msgs["/tf_static"]:
@@ -143,17 +151,21 @@ def main(argv: list[str] | None = None) -> int:
             sent += 1
             if spin_until(lambda: all(stamp_ns in s for s in stamps.values()), args.reply_s):
                 break
+        _emit(event="replied" if all(stamp_ns in s for s in stamps.values()) else "no reply",
+              index=i, missing=[name for name, s in stamps.items() if stamp_ns not in s],
+              after_s=round(time.monotonic() - start, 2))
         spin_until(lambda: False, args.interval_ms / 1e3)
     complete = spin_until(lambda: all(len(s) == len(clouds) for s in stamps.values())
                           and len(received["timing"]) >= sent
-                          and received["info"] and received["diagnostics"], args.timeout)
+                          and received["info"] and received["diagnostics"], args.deadline_s)
     for name, items in received.items():
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
         for n, data in enumerate(items):
             (folder / f"{n}.cdr").write_bytes(bytes(data))
     _emit(event="done" if complete else "timeout", sent=sent,
-          received={name: len(items) for name, items in received.items()})
+          received={name: len(items) for name, items in received.items()},
+          after_s=round(time.monotonic() - start, 2))
     node.destroy_node()
     rclpy.shutdown()
     return 0 if complete else 2
