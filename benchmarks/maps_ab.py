@@ -42,7 +42,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runtime import scan  # noqa: E402
+from runtime import scan_tensors  # noqa: E402
 
 from seal_ros.core import kernel_maps  # noqa: E402
 from seal_ros.core.voxelize import VoxelGrid, voxelize  # noqa: E402
@@ -139,7 +139,7 @@ def main() -> None:
     rng = random.Random(0)
     rows = []
     for points in args.points:
-        xyz, feats = scan(points, seed=points)
+        xyz, feats = scan_tensors(points, seed=points)
         batch = voxelize(xyz.to(args.device), feats.to(args.device), torch.tensor([0, points]),
                          VoxelGrid.cartesian(args.voxel))
         maps = {name: build(batch.coords, stem_kernel=args.stem,

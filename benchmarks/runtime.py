@@ -15,7 +15,6 @@ BatchNorm statistics (timings do not depend on values).
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile
@@ -35,25 +34,10 @@ from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import export_onnx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.networks import randomise_bn, scan_tensors  # noqa: E402  (tests/support)
+
 STAGES = ("decode", "voxelise", "maps", "spconv", "gather", "onnxruntime")
-
-
-def scan(points: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """LiDAR-like scan: ground ring (density ~ 1/r), two building rows, boxes."""
-    gen = torch.Generator().manual_seed(seed)
-    n_g, n_w = points // 2, points // 4
-    r = 3 + 47 * torch.rand(n_g, generator=gen)
-    phi = 2 * math.pi * torch.rand(n_g, generator=gen)
-    z = -1.7 + 0.05 * torch.randn(n_g, generator=gen)
-    ground = torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
-    t = torch.rand(n_w, generator=gen)
-    y = torch.where(torch.rand(n_w, generator=gen) < 0.5, 12.0, -9.0)
-    wall = torch.stack([-40 + 80 * t, y, -1.7 + 6 * torch.rand(n_w, generator=gen)], 1)
-    n_b = points - n_g - n_w
-    centres = (torch.rand(12, 3, generator=gen) - 0.5) * torch.tensor([60.0, 16.0, 0.0])
-    box = centres[torch.randint(0, 12, (n_b,), generator=gen)] + torch.rand(
-        n_b, 3, generator=gen) * torch.tensor([4.0, 1.8, 1.5]) - torch.tensor([2.0, 0.9, 1.7])
-    return torch.cat([ground, wall, box]), torch.rand(points, 1, generator=gen)
 
 
 def _sync(device: str) -> None:
@@ -109,13 +93,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = args.device
     torch.manual_seed(0)
-    model = BACKBONES[args.backbone](in_channels=1, out_channels=args.classes, width=args.width)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    model.eval()
+    model = randomise_bn(BACKBONES[args.backbone](in_channels=1, out_channels=args.classes,
+                                                  width=args.width))
     net = GatherMinkUNet.from_spconv(model.state_dict())
     model.to(device)
     net.to(device)
@@ -130,7 +109,7 @@ def main() -> None:
             net.to(device)
             engine = onnxruntime_engine(onnx_path, device, args.threads)
         for points in args.points:
-            xyz, feats = scan(points, seed=points)
+            xyz, feats = scan_tensors(points, seed=points)
             cloud = encode({"x": xyz[:, 0].numpy(), "y": xyz[:, 1].numpy(),
                             "z": xyz[:, 2].numpy(), "intensity": feats[:, 0].numpy()})
             offsets = torch.tensor([0, points])

@@ -6,9 +6,14 @@ localhost-only discovery on a domain id of this run's own; ``SEAL_LOOPBACK_ONLY=
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from seal_ros.adapters.loopback import loopback_env
 
 # One domain per test run (0..232; 0 is everyone's default and is avoided).
 DOMAIN_ID = int(os.environ.get("SEAL_TEST_DOMAIN_ID") or 1 + os.getpid() % 200)
 os.environ.update(loopback_env(DOMAIN_ID))
+
+# tests/support (shared helpers) importable as ``support`` from every test module.
+sys.path.insert(0, str(Path(__file__).parent))

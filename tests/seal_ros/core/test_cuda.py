@@ -8,9 +8,7 @@ Skipped on machines without CUDA (CI has none).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,14 +18,10 @@ from seal_ros.core.kernel_maps import build_kernel_maps
 from seal_ros.core.minkunet import build_minkunet18
 from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
 from seal_ros.core.voxelize import VoxelGrid, voxelize
+from support.networks import randomise_bn, rel_err, scan_tensors, tiny_minkunet
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-
-_spec = importlib.util.spec_from_file_location(
-    "sparse_net_cases", Path(__file__).with_name("test_sparse_net.py"))
-cases = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cases)
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +34,14 @@ def no_tf32() -> Iterator[None]:
 
 
 def _batch(points: int, seed: int, device: str):
-    xyz, feats = cases.synthetic_scan(points, seed)
+    xyz, feats = scan_tensors(points, seed)
     offsets = torch.tensor([0, points])
     return voxelize(xyz.to(device), feats.to(device), offsets, VoxelGrid.cartesian(0.1))
 
 
 @pytest.mark.parametrize("grid", ["cartesian", "cylindrical"])
 def test_voxelize_and_maps_equal_cpu(grid: str) -> None:
-    xyz, feats = cases.synthetic_scan(120_000, seed=7)
+    xyz, feats = scan_tensors(120_000, seed=7)
     offsets = torch.tensor([0, 60_000, 120_000])
     voxel_grid = VoxelGrid.cartesian(0.1) if grid == "cartesian" else VoxelGrid.cylindrical()
     cpu = voxelize(xyz, feats, offsets, voxel_grid)
@@ -69,7 +63,7 @@ def test_voxelize_and_maps_equal_cpu(grid: str) -> None:
 @pytest.mark.parametrize("points", [35_000, 120_000])
 def test_gather_and_spconv_on_gpu_equal_cpu_spconv(points: int) -> None:
     torch.manual_seed(0)
-    model = cases.randomise_bn(build_minkunet18(in_channels=1, out_channels=16, width=0.5))
+    model = randomise_bn(build_minkunet18(in_channels=1, out_channels=16, width=0.5))
     cpu = _batch(points, 3, "cpu")
     with torch.no_grad():
         ref = model(cpu)
@@ -79,15 +73,15 @@ def test_gather_and_spconv_on_gpu_equal_cpu_spconv(points: int) -> None:
         got = net(*network_inputs(gpu.features, gpu.inverse, maps))
         spconv_gpu = model.cuda()(gpu)
     assert got.is_cuda and got.shape == ref.shape == (points, 16)
-    assert cases.rel_err(got.cpu(), ref) <= 1e-4
-    assert cases.rel_err(spconv_gpu.cpu(), ref) <= 1e-4
+    assert rel_err(got.cpu(), ref) <= 1e-4
+    assert rel_err(spconv_gpu.cpu(), ref) <= 1e-4
 
 
 def test_engines_on_gpu(tmp_path: Path) -> None:
     from seal_train.export import export_onnx
 
     torch.manual_seed(0)
-    model = cases.tiny_minkunet()
+    model = tiny_minkunet()
     path = tmp_path / "ckpt.pt"
     torch.save({"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}, path)
     gpu = _batch(20_000, 4, "cuda")
@@ -100,7 +94,7 @@ def test_engines_on_gpu(tmp_path: Path) -> None:
     ort_out = OnnxRuntimeEngine(onnx).infer(gpu.features, gpu.inverse, maps)
     for out in (torch_out, gather_out, ort_out):
         assert out.shape == ref.shape
-        assert cases.rel_err(out.cpu(), ref) <= 1e-4
+        assert rel_err(out.cpu(), ref) <= 1e-4
 
 
 @pytest.mark.tensorrt
@@ -140,7 +134,7 @@ def test_tensorrt_engine_on_gpu(precision: str, tmp_path: Path) -> None:
 def test_spconv_backward_on_gpu() -> None:
     """The CPU fixes stay out of CUDA's way: gradients on the GPU equal the CPU ones."""
     torch.manual_seed(0)
-    model = cases.tiny_minkunet(out_channels=3).train()
+    model = tiny_minkunet(out_channels=3).train()
     grads = {}
     for device in ("cpu", "cuda"):
         model.zero_grad()
@@ -150,4 +144,4 @@ def test_spconv_backward_on_gpu() -> None:
         grads[device] = {n: p.grad.detach().cpu().clone() for n, p in model.named_parameters()}
     assert grads["cuda"].keys() == grads["cpu"].keys()
     for name, ref in grads["cpu"].items():
-        assert cases.rel_err(grads["cuda"][name], ref) <= 1e-3, name
+        assert rel_err(grads["cuda"][name], ref) <= 1e-3, name

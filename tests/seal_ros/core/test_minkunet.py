@@ -12,6 +12,7 @@ import torch
 
 from seal_ros.core.minkunet import BACKBONES, MinkUNet, build_minkunet, build_minkunet34
 from seal_ros.core.voxelize import SparseBatch, VoxelGrid, voxelize
+from support.networks import scan_tensors
 
 # Res16UNet34C as in MinkowskiEngine / SLidR (out_channels None, in_channels 1); 18 with layers 2x8
 PARAMETERS = {"minkunet34": 37_842_976, "minkunet18": 21_691_168}
@@ -27,13 +28,10 @@ def two_threads() -> Iterator[None]:
 
 def _scans(points: tuple[int, ...],
            seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random scans concatenated: xyz (N, 3) within ~30 m, intensity (N, 1), offsets (B + 1,)."""
-    gen = torch.Generator().manual_seed(seed)
-    N = sum(points)
-    xyz = torch.randn(N, 3, generator=gen) * torch.tensor([15.0, 15.0, 1.5])
-    intensity = torch.rand(N, 1, generator=gen)
+    """Synthetic scans concatenated: xyz (N, 3), intensity (N, 1), offsets (B + 1,)."""
+    scans = [scan_tensors(n, seed=seed * 100 + i) for i, n in enumerate(points)]
     offsets = torch.tensor([0, *torch.tensor(points).cumsum(0).tolist()])
-    return xyz, intensity, offsets
+    return torch.cat([x for x, _ in scans]), torch.cat([f for _, f in scans]), offsets
 
 
 @pytest.fixture(scope="module")

@@ -7,66 +7,21 @@ BatchNorm statistics are randomised so folding is really exercised.
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
 from seal_ros.core.fold import infer_spec, spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import build_kernel_maps
-from seal_ros.core.minkunet import build_minkunet, build_minkunet18
+from seal_ros.core.minkunet import build_minkunet18
 from seal_ros.core.sparse_net import (GatherMinkUNet, dynamic_dims, input_names, network_inputs,
                                      tensorrt_profile)
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
-
-
-def synthetic_scan(points: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 3) xyz of a LiDAR-like scan (ground disk, walls, boxes) and (N, 1) intensity."""
-    gen = torch.Generator().manual_seed(seed)
-    n_ground, n_wall = points // 2, points // 4
-    n_box = points - n_ground - n_wall
-    r = 3 + 47 * torch.rand(n_ground, generator=gen)
-    phi = 2 * math.pi * torch.rand(n_ground, generator=gen)
-    z = -1.7 + 0.05 * torch.randn(n_ground, generator=gen)
-    ground = torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
-    t = torch.rand(n_wall, generator=gen)
-    side = torch.where(torch.rand(n_wall, generator=gen) < 0.5, 12.0, -9.0)
-    wall = torch.stack([-40 + 80 * t, side, -1.7 + 6 * torch.rand(n_wall, generator=gen)], 1)
-    centres = (torch.rand(12, 3, generator=gen) - 0.5) * torch.tensor([60.0, 16.0, 0.0])
-    which = torch.randint(0, 12, (n_box,), generator=gen)
-    face = torch.rand(n_box, 3, generator=gen) * torch.tensor([4.0, 1.8, 1.5])
-    box = centres[which] + face - torch.tensor([2.0, 0.9, 1.7])
-    xyz = torch.cat([ground, wall, box])
-    return xyz, torch.rand(points, 1, generator=gen)
-
-
-def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                C = m.num_features
-                m.running_mean.copy_(torch.rand(C, generator=gen) - 0.5)
-                m.running_var.copy_(0.5 + 1.5 * torch.rand(C, generator=gen))
-                m.weight.copy_(0.5 + torch.rand(C, generator=gen))
-                m.bias.copy_(0.4 * torch.rand(C, generator=gen) - 0.2)
-    return model.eval()
-
-
-def tiny_minkunet(out_channels: int | None = 5) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return randomise_bn(build_minkunet(in_channels=1, out_channels=out_channels,
-                                       layers=(1, 1, 1, 1, 1, 1, 1, 1),
-                                       planes=(8, 16, 16, 24, 16, 16, 8, 8), init_dim=8))
-
-
-def rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
-    return float((got - ref).abs().max() / ref.abs().max())
+from support.networks import randomise_bn, rel_err, scan_tensors, tiny_minkunet
 
 
 def check_equal(model: torch.nn.Module, points: int, seed: int) -> float:
-    xyz, feats = synthetic_scan(points, seed)
+    xyz, feats = scan_tensors(points, seed)
     batch = voxelize(xyz, feats, torch.tensor([0, points]), VoxelGrid.cartesian(0.1))
     maps = build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
     net = GatherMinkUNet.from_spconv(model.state_dict())
@@ -140,7 +95,7 @@ def test_tensorrt_profile_covers_real_scans() -> None:
     assert profile["inverse"] == (1_000, 35_000, 150_000)
     assert profile["features"] == (500, 30_000, 120_000)
     assert profile["subm3_rank25"][0] == 0 and profile["down2_perm"][0] == 1
-    xyz, feats = synthetic_scan(35_000, seed=6)
+    xyz, feats = scan_tensors(35_000, seed=6)
     batch = voxelize(xyz, feats, torch.tensor([0, 35_000]), VoxelGrid.cartesian(0.1))
     maps = build_kernel_maps(batch.coords)
     dims = dynamic_dims()

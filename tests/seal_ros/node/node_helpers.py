@@ -13,6 +13,7 @@ import torch
 from seal_ros import interfaces
 from seal_ros.core import codec
 from seal_ros.core.minkunet import build_minkunet
+from seal_ros.core.synthetic_scan import lidar_like_scan
 from seal_ros.core.voxelize import VoxelGrid
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 
@@ -81,15 +82,12 @@ def to_message(cloud: codec.CloudData) -> Any:
 
 
 def random_scan(n: int = 6000, seed: int = 0) -> dict[str, np.ndarray]:
-    """x, y, z, intensity float32 + ring uint16 around a sensor (a ring of points)."""
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(-np.pi, np.pi, n)
-    radius = rng.uniform(2.0, 40.0, n)
-    return {"x": (radius * np.cos(angle)).astype(np.float32),
-            "y": (radius * np.sin(angle)).astype(np.float32),
-            "z": rng.uniform(-2.0, 2.0, n).astype(np.float32),
-            "intensity": rng.random(n, dtype=np.float32),
-            "ring": rng.integers(0, 32, n).astype(np.uint16)}
+    """The synthetic scan (``seal_ros.core.synthetic_scan``) as columns: x, y, z, intensity
+    float32 + ring uint16."""
+    xyz, intensity = lidar_like_scan(n, seed)
+    ring = np.random.default_rng(seed).integers(0, 32, n).astype(np.uint16)
+    return {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "intensity": intensity[:, 0],
+            "ring": ring}
 
 
 class RecordingIO:

@@ -10,7 +10,6 @@ dense example and then run on real scans, whose last ranks are empty (zero-size 
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -26,16 +25,12 @@ from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_train.export import ExportError, check_tensorrt_ops, export_onnx
 from seal_train.export.fp16 import fp16_path, write_fp16
 from seal_train.export.onnx import EXPORTERS, export_example
+from support.networks import randomise_bn, scan_tensors
 
 
 def _scan(points: int, seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    r = 3 + 40 * torch.rand(points, generator=gen)
-    phi = 2 * math.pi * torch.rand(points, generator=gen)
-    z = -1.7 + 4 * (torch.rand(points, generator=gen) < 0.3) * torch.rand(points, generator=gen)
-    xyz = torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
-    batch = voxelize(xyz, torch.rand(points, 1, generator=gen), torch.tensor([0, points]),
-                     VoxelGrid.cartesian(0.1))
+    xyz, intensity = scan_tensors(points, seed)
+    batch = voxelize(xyz, intensity, torch.tensor([0, points]), VoxelGrid.cartesian(0.1))
     return batch, build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
 
 
@@ -43,14 +38,8 @@ def _scan(points: int, seed: int):
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """(spconv model, ONNX path, messages of the warnings the export raised)."""
     torch.manual_seed(0)
-    model = build_minkunet(in_channels=1, out_channels=4, layers=(1,) * 8,
-                           planes=(8, 16, 16, 16, 16, 16, 8, 8), init_dim=8)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    model.eval()
+    model = randomise_bn(build_minkunet(in_channels=1, out_channels=4, layers=(1,) * 8,
+                                        planes=(8, 16, 16, 16, 16, 16, 8, 8), init_dim=8))
     state = {"model": {f"backbone.{k}": v for k, v in model.state_dict().items()}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
