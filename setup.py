@@ -22,7 +22,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["seal_ros", "seal_ros.*", "seal_train", "seal_train.*"]),
-    package_data={"seal_train": ["configs/*.yaml", "configs/*/*.yaml"]},
+    package_data={"seal_train": ["configs/*.yaml", "configs/*/*.yaml"],
+                  "seal_ros": ["label_maps/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -34,7 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from seal_train.evaluation.metrics import ConfusionMatrix, SegmentationScores, predict
+from seal_ros.core.metrics import ConfusionMatrix, SegmentationScores
+from seal_ros.core.prediction import labels_from_logits
+from seal_ros.labels import IGNORE_CLASS
 from seal_train.sources.detect import open_split
 from seal_train.sources.frame import project
 from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS, TRUNK_NAMES,
@@ -136,12 +138,13 @@ def score(model: PixelClassifier, images: list[LabelledImage], names: tuple[str,
           ) -> SegmentationScores:
     """The evaluation protocol's scores (IoU per class, mIoU, accuracy) on labelled pixels."""
     model.eval()
-    matrix = ConfusionMatrix(len(names))
+    matrix = ConfusionMatrix(len(names), ignore_id=IGNORE_CLASS)
     for start in range(0, len(images), 8):
         batch = images[start:start + 8]
         logits, labels = _at_pixels(model(torch.stack([b.image for b in batch])), batch)
-        matrix.update(predict(logits), labels)
-    return matrix.result(names)
+        matrix.update(prediction=labels_from_logits(logits, ignore_id=IGNORE_CLASS)[0],
+                      truth=labels)
+    return matrix.scores(names)
 
 
 def save_trunk(trunk: nn.Module, path: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from seal_ros.core.voxelize import GridKind, VoxelGrid
+from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import ConfigError
 
 __all__ = ["FORMAT_VERSION", "InputSpec", "ModelPackage", "Profile"]

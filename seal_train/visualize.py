@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seal_train.sources.frame import CameraView, project_points
+from seal_ros.core.projection import project_points
+from seal_train.sources.frame import CameraView
 
 
 def depth_colors(depth: np.ndarray, max_depth: float = 50.0) -> np.ndarray:

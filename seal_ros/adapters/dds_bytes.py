@@ -24,7 +24,7 @@ from cyclonedds.idl._machinery import (  # private, pinned by tests/seal_ros/ada
     StructMachine,
 )
 
-from seal_ros.errors import CodecError
+from seal_ros.errors import CodecError, CodecReason
 
 __all__ = ["BYTE_FIELDS", "RawBytesMachine", "byte_view", "fast_bytes_enabled", "raw_bytes",
            "set_fast_bytes"]
@@ -45,7 +45,8 @@ def byte_view(value: Any) -> Any:
     try:
         return memoryview(value).cast("B")
     except TypeError:
-        raise CodecError(f"a byte sequence field got a {type(value).__name__}; expected bytes, "
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"a byte sequence field got a {type(value).__name__}; expected bytes, "
                          f"bytearray, memoryview or a uint8 numpy array") from None
 
 

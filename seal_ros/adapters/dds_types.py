@@ -25,7 +25,7 @@ from cyclonedds.idl import IdlStruct
 from cyclonedds.idl import types as t
 
 from seal_ros.adapters.dds_bytes import BYTE_FIELDS, byte_view, fast_bytes_enabled, raw_bytes
-from seal_ros.errors import CodecError
+from seal_ros.errors import CodecError, CodecReason
 
 # ------------------------------------------------------------------------------------ types --
 # Typenames use dots (cyclonedds turns them into "::"): "sensor_msgs.msg.dds_.PointCloud2_" is
@@ -243,7 +243,8 @@ def dds_class(msg_type: "str | type[IdlStruct]") -> type[IdlStruct]:
     try:
         return BY_ROS_NAME[name]
     except KeyError:
-        raise CodecError(f"no DDS type for {msg_type!r}; known: {sorted(BY_ROS_NAME)}") from None
+        raise CodecError(CodecReason.UNKNOWN_TYPE,
+                         f"no DDS type for {msg_type!r}; known: {sorted(BY_ROS_NAME)}") from None
 
 
 # ------------------------------------------------------------------------------- conversion --
@@ -317,7 +318,8 @@ def to_dds(msg: Any, cls: "type[IdlStruct] | str | None" = None) -> Any:
     if cls is None:
         msgtype = getattr(msg, "__msgtype__", None)
         if msgtype is None:
-            raise CodecError(f"cannot tell the ROS type of a {type(msg).__name__}; pass cls=")
+            raise CodecError(CodecReason.UNKNOWN_TYPE,
+                             f"cannot tell the ROS type of a {type(msg).__name__}; pass cls=")
         cls = msgtype
     cls = dds_class(cls)
     if type(msg) is cls:
@@ -355,7 +357,8 @@ def from_dds(sample: Any, typestore: Any) -> Any:
     try:
         target = typestore.types[ros_name]
     except KeyError:
-        raise CodecError(f"typestore has no {ros_name}; register it first") from None
+        raise CodecError(CodecReason.UNKNOWN_TYPE,
+                         f"typestore has no {ros_name}; register it first") from None
     kwargs: dict[str, Any] = {}
     for name, kind, detail in _plan(cls):
         value = getattr(sample, name)

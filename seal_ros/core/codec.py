@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from seal_ros.errors import CodecError
+from seal_ros.errors import CodecError, CodecReason
 
 
 class PointFieldType(enum.IntEnum):
@@ -136,7 +136,8 @@ def cloud_dtype(fields: Iterable[Any], point_step: int, is_bigendian: bool = Fal
     """
     point_step = int(point_step)
     if point_step <= 0:
-        raise CodecError(f"point_step is {point_step}; expected the positive size of one point")
+        raise CodecError(CodecReason.POINT_STEP,
+                         f"point_step is {point_step}; expected the positive size of one point")
     order = ">" if is_bigendian else "<"
     names: list[str] = []
     formats: list[Any] = []
@@ -145,21 +146,26 @@ def cloud_dtype(fields: Iterable[Any], point_step: int, is_bigendian: bool = Fal
         name, offset = str(f.name), int(f.offset)
         datatype, count = int(f.datatype), int(getattr(f, "count", 1))
         if not name:
-            raise CodecError(f"a field at offset {offset} has an empty name")
+            raise CodecError(CodecReason.BAD_LAYOUT,
+                             f"a field at offset {offset} has an empty name")
         if name in names:
-            raise CodecError(f"field {name!r} appears twice; field names must be unique")
+            raise CodecError(CodecReason.BAD_LAYOUT,
+                             f"field {name!r} appears twice; field names must be unique")
         if datatype not in DATATYPE_DTYPES:
-            raise CodecError(f"field {name!r} has unknown datatype {datatype}; expected 1..8 "
+            raise CodecError(CodecReason.BAD_LAYOUT,
+                             f"field {name!r} has unknown datatype {datatype}; expected 1..8 "
                              f"(INT8, UINT8, INT16, UINT16, INT32, UINT32, FLOAT32, FLOAT64)")
         if count < 0 or offset < 0:
-            raise CodecError(f"field {name!r} has offset {offset} and count {count}; expected "
+            raise CodecError(CodecReason.BAD_LAYOUT,
+                             f"field {name!r} has offset {offset} and count {count}; expected "
                              f"non-negative values")
         if count == 0:
             continue
         base = DATATYPE_DTYPES[datatype].newbyteorder(order)
         end = offset + base.itemsize * count
         if end > point_step:
-            raise CodecError(f"field {name!r} ({PointFieldType(datatype).name} x {count} at offset "
+            raise CodecError(CodecReason.POINT_STEP,
+                             f"field {name!r} ({PointFieldType(datatype).name} x {count} at offset "
                              f"{offset}) ends at byte {end}, past point_step {point_step}")
         names.append(name)
         formats.append(base if count == 1 else (base, (count,)))
@@ -173,7 +179,8 @@ def _buffer(data: Any) -> np.ndarray:
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
             if data.dtype.itemsize != 1:
-                raise CodecError(f"data is a {data.dtype} array; expected uint8 bytes")
+                raise CodecError(CodecReason.BAD_VALUES,
+                                 f"data is a {data.dtype} array; expected uint8 bytes")
             data = data.view(np.uint8)
         return np.ascontiguousarray(data.reshape(-1))
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -183,7 +190,8 @@ def _buffer(data: Any) -> np.ndarray:
     try:
         view = memoryview(data)  # array.array and any other buffer
     except TypeError:
-        raise CodecError(f"data is a {type(data).__name__}; expected bytes, a uint8 array or a "
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"data is a {type(data).__name__}; expected bytes, a uint8 array or a "
                          f"buffer") from None
     return np.frombuffer(view.cast("B") if view.format != "B" else view, dtype=np.uint8)
 
@@ -202,18 +210,22 @@ def decode(msg: Any, require: Sequence[str] = ()) -> np.ndarray:
     point_step, row_step = int(msg.point_step), int(msg.row_step)
     dtype = cloud_dtype(msg.fields, point_step, bool(msg.is_bigendian))
     if height < 0 or width < 0:
-        raise CodecError(f"height {height} x width {width}: expected non-negative sizes")
+        raise CodecError(CodecReason.BAD_LAYOUT,
+                         f"height {height} x width {width}: expected non-negative sizes")
     if row_step < width * point_step:
-        raise CodecError(f"row_step {row_step} < width {width} x point_step {point_step}; a row "
+        raise CodecError(CodecReason.DATA_LENGTH,
+                         f"row_step {row_step} < width {width} x point_step {point_step}; a row "
                          f"must hold its points")
     buf = _buffer(msg.data)
     if buf.size != height * row_step:
-        raise CodecError(f"data has {buf.size} bytes; expected height {height} x row_step "
+        raise CodecError(CodecReason.DATA_LENGTH,
+                         f"data has {buf.size} bytes; expected height {height} x row_step "
                          f"{row_step} = {height * row_step} (width {width} x point_step "
                          f"{point_step} per row)")
     missing = [name for name in require if name not in (dtype.names or ())]
     if missing:
-        raise CodecError(f"cloud has no field {missing[0]!r} (required: {list(require)}); it has "
+        raise CodecError(CodecReason.MISSING_FIELD,
+                         f"cloud has no field {missing[0]!r} (required: {list(require)}); it has "
                          f"{list(dtype.names or ())}")
     n = height * width
     if n == 0:
@@ -228,12 +240,14 @@ def _columns(points: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
     available = points.dtype.names or ()
     missing = [name for name in names if name not in available]
     if missing:
-        raise CodecError(f"cloud has no field {missing[0]!r}; it has {list(available)}")
+        raise CodecError(CodecReason.MISSING_FIELD,
+                         f"cloud has no field {missing[0]!r}; it has {list(available)}")
     columns = []
     for name in names:
         column = points[name]
         if column.ndim != 1:
-            raise CodecError(f"field {name!r} has count {column.shape[1]}; read_points reads "
+            raise CodecError(CodecReason.BAD_LAYOUT,
+                             f"field {name!r} has count {column.shape[1]}; read_points reads "
                              f"scalar fields only (use decode() for count > 1)")
         columns.append(column)
     return columns
@@ -260,7 +274,8 @@ def read_field(msg: Any, name: str, dtype: Any = None) -> np.ndarray:
     """(N,) or (N, count) copy of one field, native byte order, in ``dtype`` (default: its own)."""
     points = msg if isinstance(msg, np.ndarray) else decode(msg)
     if name not in (points.dtype.names or ()):
-        raise CodecError(f"cloud has no field {name!r}; it has {list(points.dtype.names or ())}")
+        raise CodecError(CodecReason.MISSING_FIELD,
+                         f"cloud has no field {name!r}; it has {list(points.dtype.names or ())}")
     column = points[name]
     target = np.dtype(dtype) if dtype is not None else column.dtype.base.newbyteorder("=")
     return column.astype(target)
@@ -276,7 +291,8 @@ def finite_mask(xyz: np.ndarray) -> np.ndarray:
 def _datatype_of(name: str, dtype: np.dtype) -> int:
     code = _DTYPE_DATATYPES.get(dtype.base.str[1:]) if dtype.base.kind != "b" else None
     if code is None:
-        raise CodecError(f"field {name!r} is {dtype.base}; PointCloud2 carries int8/16/32, "
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"field {name!r} is {dtype.base}; PointCloud2 carries int8/16/32, "
                          f"uint8/16/32, float32 or float64 (pass datatypes= to convert)")
     return code
 
@@ -305,7 +321,8 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
     datatypes = dict(datatypes or {})
     if isinstance(arrays, np.ndarray):
         if arrays.dtype.names is None or arrays.ndim != 1:
-            raise CodecError(f"encode takes a mapping of arrays or a 1-D structured array, got a "
+            raise CodecError(CodecReason.BAD_VALUES,
+                             f"encode takes a mapping of arrays or a 1-D structured array, got a "
                              f"{arrays.shape} {arrays.dtype} array")
         structured = arrays
         big = set()
@@ -315,7 +332,8 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
                 order = base.byteorder
                 big.add(order == ">" or (order == "=" and sys.byteorder == "big"))
         if len(big) > 1:
-            raise CodecError(f"structured array mixes byte orders: {structured.dtype}")
+            raise CodecError(CodecReason.BAD_VALUES,
+                             f"structured array mixes byte orders: {structured.dtype}")
         is_bigendian = big == {True}
     else:
         columns: dict[str, np.ndarray] = {}
@@ -323,16 +341,19 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
         for name, values in arrays.items():
             values = np.asarray(values)
             if values.ndim not in (1, 2):
-                raise CodecError(f"field {name!r} has shape {values.shape}; expected (N,) or "
+                raise CodecError(CodecReason.BAD_VALUES,
+                                 f"field {name!r} has shape {values.shape}; expected (N,) or "
                                  f"(N, count)")
             if n_points is None:
                 n_points = len(values)
             elif len(values) != n_points:
-                raise CodecError(f"field {name!r} has {len(values)} points; the first field has "
+                raise CodecError(CodecReason.BAD_VALUES,
+                                 f"field {name!r} has {len(values)} points; the first field has "
                                  f"{n_points}")
             if name in datatypes:
                 if int(datatypes[name]) not in DATATYPE_DTYPES:
-                    raise CodecError(f"field {name!r}: unknown datatype {datatypes[name]}")
+                    raise CodecError(CodecReason.BAD_LAYOUT,
+                                     f"field {name!r}: unknown datatype {datatypes[name]}")
                 values = values.astype(DATATYPE_DTYPES[int(datatypes[name])], copy=False)
             _datatype_of(name, values.dtype)
             columns[name] = values
@@ -345,7 +366,8 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
             offsets.append(offset)
             offset += base.itemsize * (1 if values.ndim == 1 else values.shape[1])
         if point_step is not None and point_step < offset:
-            raise CodecError(f"point_step {point_step} < {offset} bytes of fields {names}")
+            raise CodecError(CodecReason.POINT_STEP,
+                             f"point_step {point_step} < {offset} bytes of fields {names}")
         dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
                           "itemsize": max(point_step or offset, 1)})
         structured = np.zeros(n_points or 0, dtype=dtype)
@@ -354,7 +376,8 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
     n = len(structured)
     height = int(height)
     if height <= 0 or n % height:
-        raise CodecError(f"{n} points do not fill {height} rows; height must divide the count")
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"{n} points do not fill {height} rows; height must divide the count")
     width = n // height if n else 0
     if n == 0:
         height = 1 if height else 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from seal_ros.core.codec import CloudData, encode
-from seal_ros.errors import CodecError
+from seal_ros.errors import CodecError, CodecReason
 
 __all__ = ["encode_labelled", "encode_rgb", "pack_rgb", "unpack_rgb"]
 
@@ -20,7 +20,8 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """(N, 3) uint8 RGB -> (N,) float32 whose bits are ``0x00RRGGBB`` (RViz's ``rgb`` field)."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 2 or rgb.shape[1] != 3:
-        raise CodecError(f"rgb has shape {rgb.shape}; expected (N, 3) uint8")
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"rgb has shape {rgb.shape}; expected (N, 3) uint8")
     rgb = rgb.astype(np.uint32)
     packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     return packed.astype(np.uint32).view(np.float32)
@@ -35,7 +36,7 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
 def _xyz(xyz: np.ndarray) -> np.ndarray:
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] < 3:
-        raise CodecError(f"xyz has shape {xyz.shape}; expected (N, 3)")
+        raise CodecError(CodecReason.BAD_VALUES, f"xyz has shape {xyz.shape}; expected (N, 3)")
     return xyz[:, :3].astype(np.float32, copy=False)
 
 
@@ -45,7 +46,8 @@ def encode_labelled(xyz: np.ndarray, class_id: np.ndarray, probability: np.ndarr
     xyz = _xyz(xyz)
     class_id = np.asarray(class_id)
     if class_id.size and (class_id.min() < 0 or class_id.max() > 255):
-        raise CodecError(f"class_id spans {class_id.min()}..{class_id.max()}; expected 0..255 "
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"class_id spans {class_id.min()}..{class_id.max()}; expected 0..255 "
                          f"(uint8)")
     return encode({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2],
                    "class_id": class_id.astype(np.uint8),

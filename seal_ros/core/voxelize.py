@@ -6,6 +6,8 @@ one key (:mod:`seal_ros.core.voxel_keys`) and made unique with
 ``torch.unique(return_inverse=True)``. The inverse map sends every point to its voxel, so per-voxel
 network outputs are gathered back to all points (no point is lost).
 
+The grid record (:class:`~seal_ros.core.voxel_grid.VoxelGrid`) is torch-free and re-exported here.
+
 Voxel features: ``"first"`` keeps the features of the first point (lowest index) that falls in the
 voxel, like MinkowskiEngine's ``sparse_quantize`` used by SLidR; ``"mean"`` averages the voxel's
 points.
@@ -19,17 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
+from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.core.voxel_keys import KeyLayout
-from seal_ros.errors import ConfigError
 
 __all__ = ["GridKind", "SparseBatch", "VoxelGrid", "point_cells", "voxelize"]
-
-
-class GridKind(enum.Enum):
-    """Coordinate system of the voxel grid."""
-
-    CARTESIAN = "cartesian"  # cells (x, y, z), sizes in m
-    CYLINDRICAL = "cylindrical"  # cells (rho, phi, z), sizes in m, deg, m; phi = atan2(y, x)
 
 
 class Reduce(enum.Enum):
@@ -37,35 +32,6 @@ class Reduce(enum.Enum):
 
     FIRST = "first"
     MEAN = "mean"
-
-
-@dataclass(frozen=True, slots=True)
-class VoxelGrid:
-    """A voxel grid: kind and cell size per axis.
-
-    Attributes:
-        kind: cartesian or cylindrical.
-        cell_size: (3,) cell size per axis: (x_m, y_m, z_m) or (rho_m, phi_deg, z_m).
-    """
-
-    kind: GridKind
-    cell_size: tuple[float, float, float]
-
-    def __post_init__(self) -> None:
-        if len(self.cell_size) != 3 or not all(s > 0 for s in self.cell_size):
-            raise ConfigError(f"voxel cell_size must be 3 positive numbers, got {self.cell_size}")
-
-    @classmethod
-    def cartesian(cls, voxel_size_m: float = 0.1) -> VoxelGrid:
-        """Cubic cells of ``voxel_size_m`` metres."""
-        return cls(GridKind.CARTESIAN, (voxel_size_m, voxel_size_m, voxel_size_m))
-
-    @classmethod
-    def cylindrical(
-        cls, rho_m: float = 0.1, phi_deg: float = 1.0, z_m: float = 0.1
-    ) -> VoxelGrid:
-        """SLidR's grid: rho 0.1 m, phi 1 deg, z 0.1 m."""
-        return cls(GridKind.CYLINDRICAL, (rho_m, phi_deg, z_m))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,15 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from seal_ros.errors import ConfigError, InputError
+from seal_ros.core.transforms import TransformTree
+from seal_ros.errors import ConfigError, InputError, TransformError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node import NODE_NAME, NodeIO
 from seal_ros.node.diagnostics import DiagnosticsMonitor, NodeCounters
 from seal_ros.node.outputs import MessageFactory, filter_class_ids, palette_lut
-from seal_ros.node.overlay import CameraOverlays
+from seal_ros.node.overlay import CameraOverlays, NoOverlay
 from seal_ros.node.params import NodeParams
 from seal_ros.node.pipeline import Pipeline, ScanResult, SkipReason
-from seal_ros.node.transforms import TransformTree
 
 __all__ = ["Endpoint", "SegmentationNode", "TOPICS", "camera_info_topic", "image_topic",
            "overlay_topic", "publications", "subscriptions"]
@@ -181,10 +181,14 @@ class SegmentationNode:
         self.overlays.on_camera_info(camera, msg)
 
     def on_tf(self, msg: Any, static: bool = False) -> None:
-        """Store a ``TFMessage`` (``/tf_static`` or ``/tf``): newest transform per child frame."""
+        """Store a ``TFMessage`` (``/tf_static`` or ``/tf``): newest transform per child frame.
+
+        Both are kept as static edges (no history, memory bounded by the frames): the node looks
+        up only camera extrinsics, without a stamp.
+        """
         try:
-            self.tf.add_message(msg)
-        except (ValueError, AttributeError) as err:
+            self.tf.add_message(msg, static=True)
+        except (TransformError, ValueError, AttributeError) as err:
             log.warning("ignored a %s message: %s", "/tf_static" if static else "/tf", err)
 
     # ------------------------------------------------------------------------- worker --
@@ -278,12 +282,13 @@ class SegmentationNode:
                 colours = self.lut[result.class_id]
             xyz = result.xyz if result.num_nonfinite == 0 else result.xyz[result.finite]
             cols = colours if result.num_nonfinite == 0 else colours[result.finite]
-            rendered = self.overlays.render(cam, xyz, cols, result.stamp_ns, result.frame_id)
-            if isinstance(rendered, str):
-                log.debug("no overlay for %s: %s", cam, rendered)
+            try:
+                overlay = self.overlays.render(cam, xyz, cols, result.stamp_ns, result.frame_id)
+            except NoOverlay as why:
+                log.debug("no overlay for %s (%s): %s", cam, why.reason, why)
                 continue
-            rgb, stamp_ns, image_frame = rendered
-            self.io.publish(overlay_topic(cam), m.image(rgb, stamp_ns, image_frame))
+            self.io.publish(overlay_topic(cam),
+                            m.image(overlay.rgb, overlay.stamp_ns, overlay.frame_id))
             stages[f"overlay_{cam}"] = (time.perf_counter() - t0) * 1e3
 
     def _skip(self, reason: str, message: str) -> None:

@@ -26,8 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
+from seal_ros.config_files import parse_overrides
 from seal_ros.errors import ConfigError, SealError
 from seal_ros.node import NODE_NAME
 from seal_ros.node.core import Endpoint, SegmentationNode, publications, subscriptions
@@ -80,20 +79,6 @@ class DdsNodeIO:
 
     def now_ns(self) -> int:
         return time.time_ns()
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["a.b=1", "c=[x, y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}`` (values parsed as YAML)."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value (e.g. filter.classes=[car])")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not YAML: {err}") from err
-    return overrides
 
 
 def _parse_remaps(items: Sequence[str]) -> dict[str, str]:

@@ -3,23 +3,22 @@
 The file is ``config/segment.param.yaml``, in ROS 2's layout (``/**: ros__parameters: {...}``) so
 ``ros2 launch`` can hand it to the node unchanged; the DDS node and the replay tool read the same
 file. Nested keys may also be written dotted (``filter.classes``), as ROS 2 flattens them. Unknown
-keys are errors that name the file and the key.
+keys are errors that name the file and the key. Values are typed and checked by the one config
+loader, :mod:`seal_ros.config_files`; this module adds ROS 2's file layout.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from seal_ros.config_files import merge, nest, read_yaml, resolve
 from seal_ros.core.engine_names import ENGINES, PRECISIONS
 from seal_ros.errors import ConfigError
 
 __all__ = ["CameraParams", "DiagnosticsParams", "FilterParams", "NodeParams", "load_params"]
-
 
 
 @dataclass(frozen=True)
@@ -79,55 +78,7 @@ class NodeParams:
             raise ConfigError(f"queue_size {self.queue_size}: expected >= 1")
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (ROS 2 flattens nested parameters with dots)."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        if isinstance(value, dict):
-            value = _nest(value)
-        node = out
-        parts = str(key).split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
-            node[parts[-1]].update(value)
-        else:
-            node[parts[-1]] = value
-    return out
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown parameters {unknown} (known: {sorted(fields)})")
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        default = fields[name].default_factory() if fields[name].default_factory \
-            is not dataclasses.MISSING else fields[name].default
-        key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-            kwargs[name] = _build(type(default), value, key)
-        elif isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)):
-                raise ConfigError(f"{key}: expected a list, got {value!r}")
-            kwargs[name] = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{key}: expected true/false, got {value!r}")
-            kwargs[name] = value
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{key}: expected a number, got {value!r}")
-            kwargs[name] = type(default)(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
-def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None
+def load_params(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
                 ) -> NodeParams:
     """Read node parameters.
 
@@ -139,39 +90,13 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
     Raises:
         ConfigError: unreadable file, unknown key or wrong type (names the file and the key).
     """
-    data: dict[str, Any] = {}
-    where = ""
+    layers: list[tuple[str, Mapping[str, Any]]] = []
     if path is not None:
-        path = Path(path)
-        where = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such parameter file")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping")
+        raw = read_yaml(path, "parameter")
         sections = [v["ros__parameters"] for v in raw.values()
                     if isinstance(v, dict) and "ros__parameters" in v]
+        data: dict[str, Any] = {}
         for section in sections or [raw]:
-            data.update(section or {})
-    data = _nest(data)
-    if overrides:
-        merged = _nest({**_flatten(data), **overrides})
-        data = merged
-    try:
-        return _build(NodeParams, data, "")
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}" if where else str(err)) from err
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and key != "extrinsics":
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
+            data = merge(data, nest(section or {}))
+        layers.append((str(path), data))
+    return resolve(NodeParams, *layers, ("", overrides or {}), noun="parameters")

@@ -24,23 +24,27 @@ import torch
 from seal_ros.core import codec
 from seal_ros.core.engines import Engine
 from seal_ros.core.kernel_maps import build_kernel_maps
+from seal_ros.core.prediction import labels_from_logits
+from seal_ros.core.synthetic_scan import lidar_like_scan
 from seal_ros.core.voxelize import voxelize
-from seal_ros.errors import CodecError, EngineError, InputError
+from seal_ros.errors import CodecError, CodecReason, EngineError, InputError
 from seal_ros.model_package import ModelPackage
 
-__all__ = ["Pipeline", "ScanResult", "SkipReason", "labels_from_logits"]
+__all__ = ["Pipeline", "ScanResult", "SkipReason"]
 
 UNLABELLED_ID = 255
 """class_id of dropped (non-finite) points when the package has no ``ignore_id``."""
 
 
-class SkipReason(str, enum.Enum):
-    """Why an input cloud was skipped (the key it is counted under on diagnostics)."""
+class SkipReason(enum.StrEnum):
+    """Why an input cloud was skipped (the key it is counted under on diagnostics). The first
+    five are the codec's (:class:`seal_ros.errors.CodecReason`), by value."""
 
-    BAD_LAYOUT = "bad_layout"  # unknown datatype, duplicate field, row_step too small, ...
-    POINT_STEP = "point_step"  # point_step smaller than the fields it must hold
-    MISSING_FIELD = "missing_field"  # a field of the package's input.fields is absent
-    DATA_LENGTH = "data_length"  # len(data) != height * row_step
+    BAD_LAYOUT = CodecReason.BAD_LAYOUT.value  # unknown datatype, duplicate field, count > 1 ...
+    POINT_STEP = CodecReason.POINT_STEP.value  # point_step smaller than the fields it must hold
+    MISSING_FIELD = CodecReason.MISSING_FIELD.value  # a field of input.fields is absent
+    DATA_LENGTH = CodecReason.DATA_LENGTH.value  # len(data) != height * row_step
+    BAD_VALUES = CodecReason.BAD_VALUES.value  # data of the wrong type
     EMPTY = "empty"  # no points
     NO_FINITE_POINTS = "no_finite_points"  # every point has a NaN/inf coordinate or feature
     TOO_MANY_POINTS = "too_many_points"  # more than profile.points max
@@ -81,17 +85,6 @@ class ScanResult:
     @property
     def num_nonfinite(self) -> int:
         return int(self.finite.size - np.count_nonzero(self.finite))
-
-
-def labels_from_logits(logits: torch.Tensor, ignore_id: int | None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax, mask ``ignore_id``, argmax: (N,) uint8 class ids and (N,) float32 probabilities."""
-    probs = torch.softmax(logits.float(), dim=1)  # (N, K)
-    if ignore_id is not None:
-        probs[:, ignore_id] = 0.0  # never predicted (SLidR masks it at prediction)
-    probability, class_id = probs.max(dim=1)
-    return (class_id.to(torch.uint8).cpu().numpy(),
-            probability.to(torch.float32).cpu().numpy())
 
 
 class _Clock:
@@ -140,39 +133,17 @@ class Pipeline:
         return str(self.package.path or self.package.model_id)
 
     def _structured(self, msg: Any) -> np.ndarray:
-        """Validate the layout against the package and return the decoded view."""
-        height, width = int(msg.height), int(msg.width)
-        point_step, row_step = int(msg.point_step), int(msg.row_step)
-        fields = codec.fields_of(msg)
-        for f in fields:
-            if f.datatype not in codec.DATATYPE_DTYPES:
-                raise InputError(SkipReason.BAD_LAYOUT, f"{self.topic}: field {f.name!r} has "
-                                 f"datatype {f.datatype}; expected 1..8 (sensor_msgs/PointField)")
-            end = f.offset + f.dtype.itemsize * f.count
-            if end > point_step:
-                raise InputError(SkipReason.POINT_STEP, f"{self.topic}: point_step {point_step} "
-                                 f"is smaller than the fields: {f.name!r} "
-                                 f"({codec.PointFieldType(f.datatype).name} x {f.count} at "
-                                 f"offset {f.offset}) ends at byte {end}")
-        by_name = {f.name: f for f in fields}
-        for name in self.package.input.fields:
-            if name not in by_name:
-                raise InputError(SkipReason.MISSING_FIELD, f"{self.topic}: cloud has no field "
-                                 f"{name!r}; model package {self._where()} needs input.fields "
-                                 f"{list(self.package.input.fields)}, the cloud has "
-                                 f"{list(by_name)}")
-            if by_name[name].count != 1:
-                raise InputError(SkipReason.BAD_LAYOUT, f"{self.topic}: field {name!r} has count "
-                                 f"{by_name[name].count}; expected a scalar (count 1)")
-        expected = height * row_step
-        size = _nbytes(msg.data)
-        if row_step >= width * point_step and size != expected:
-            raise InputError(SkipReason.DATA_LENGTH, f"{self.topic}: data has {size} bytes; "
-                             f"expected height {height} x row_step {row_step} = {expected}")
+        """Decode the cloud (the codec checks its layout and the package's fields) and check its
+        size against the package's profile."""
         try:
-            points = codec.decode(msg)
+            points = codec.decode(msg, require=self.package.input.fields)
         except CodecError as err:
-            raise InputError(SkipReason.BAD_LAYOUT, f"{self.topic}: {err}") from err
+            hint = ""
+            if err.reason == CodecReason.MISSING_FIELD:
+                hint = (f"; model package {self._where()} needs input.fields "
+                        f"{list(self.package.input.fields)}")
+            raise InputError(SkipReason(err.reason), f"{self.topic}: {err}{hint}") from err
+        height, width = int(msg.height), int(msg.width)
         n = len(points)
         lo, _, hi = self.package.profile.points
         if n == 0:
@@ -200,8 +171,11 @@ class Pipeline:
         spec = self.package.input
         with clock("decode"):
             points = self._structured(msg)
-            xyz = codec.read_points(points, codec.XYZ, np.float32)  # (N, 3)
-            feats = codec.read_points(points, spec.features, np.float32)  # (N, C)
+            try:
+                xyz = codec.read_points(points, codec.XYZ, np.float32)  # (N, 3)
+                feats = codec.read_points(points, spec.features, np.float32)  # (N, C)
+            except CodecError as err:  # a field of count > 1 where a scalar is needed
+                raise InputError(SkipReason(err.reason), f"{self.topic}: {err}") from err
             feats *= self.feature_scale
             finite = codec.finite_mask(xyz) & codec.finite_mask(feats)  # (N,)
             keep = None if finite.all() else np.flatnonzero(finite)
@@ -224,11 +198,13 @@ class Pipeline:
                                      spatial_shape=batch.spatial_shape)
         with clock("inference"):
             logits = self.engine.infer(batch.features, batch.inverse, maps)  # (N', K)
-        if logits.ndim != 2 or logits.shape[1] != self.package.num_classes:
+        if logits.ndim != 2:
             raise EngineError(f"engine {self.engine.name} returned {tuple(logits.shape)} logits; "
                               f"expected (points, {self.package.num_classes})")
+        self.package.check_engine_classes(int(logits.shape[1]))
         with clock("labels"):
-            cls, prob = labels_from_logits(logits, self.package.ignore_id)
+            cls_t, prob_t = labels_from_logits(logits, ignore_id=self.package.ignore_id)
+            cls, prob = cls_t.to(torch.uint8).cpu().numpy(), prob_t.cpu().numpy()
             if keep is not None:
                 class_id = np.full(len(xyz), self.fill_id, dtype=np.uint8)
                 probability = np.zeros(len(xyz), dtype=np.float32)
@@ -247,16 +223,14 @@ class Pipeline:
     # ---------------------------------------------------------------------------- start --
 
     def warmup_cloud(self, seed: int = 0) -> codec.CloudData:
-        """A deterministic ring-shaped scan with the package's fields inside its profile."""
+        """The synthetic scan (:mod:`seal_ros.core.synthetic_scan`) with the package's fields,
+        its size inside the package's input profile."""
         lo, opt, hi = self.package.profile.points
         n = int(min(max(lo, min(opt, self.package.profile.voxels[1], 4096)), hi))
-        rng = np.random.default_rng(seed)
-        angle = rng.uniform(-np.pi, np.pi, n)
-        radius = rng.uniform(3.0, 30.0, n)
-        columns = {name: rng.random(n, dtype=np.float32) for name in self.package.input.fields}
-        columns["x"] = (radius * np.cos(angle)).astype(np.float32)
-        columns["y"] = (radius * np.sin(angle)).astype(np.float32)
-        columns["z"] = rng.uniform(-1.8, 1.0, n).astype(np.float32)
+        fields = self.package.input.fields
+        xyz, values = lidar_like_scan(n, seed, channels=len(fields))
+        columns = {name: values[:, i] for i, name in enumerate(fields)}
+        columns.update(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2])
         return codec.encode(columns, frame_id="warmup")
 
     def warmup(self) -> ScanResult:
@@ -265,23 +239,4 @@ class Pipeline:
         Raises:
             ConfigError: the engine's class count disagrees with the package's class list.
         """
-        cloud = self.warmup_cloud()
-        points = codec.decode(cloud)
-        xyz = torch.from_numpy(codec.read_points(points, codec.XYZ)).to(self.device)
-        feats = codec.read_points(points, self.package.input.features) * self.feature_scale
-        batch = voxelize(xyz, torch.from_numpy(feats).to(self.device),
-                         torch.tensor([0, xyz.shape[0]]), self.package.grid)
-        maps = build_kernel_maps(batch.coords, stem_kernel=self.stem_kernel,
-                                 spatial_shape=batch.spatial_shape)
-        logits = self.engine.infer(batch.features, batch.inverse, maps)
-        self.package.check_engine_classes(int(logits.shape[1]))
-        return self.run(cloud)
-
-
-def _nbytes(data: Any) -> int:
-    """Byte length of a message's ``data`` (array, bytes, memoryview or list of ints)."""
-    if isinstance(data, np.ndarray):
-        return int(data.nbytes)
-    if isinstance(data, memoryview):
-        return int(data.nbytes)
-    return len(data)
+        return self.run(self.warmup_cloud())

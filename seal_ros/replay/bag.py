@@ -13,15 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from seal_ros.errors import ConfigError, SealError
+from seal_ros.errors import BagError, ConfigError
 
-__all__ = ["BagError", "CloudBag", "OutputBag"]
+__all__ = ["CloudBag", "OutputBag"]
 
 POINTCLOUD2 = ("sensor_msgs/msg/PointCloud2", "sensor_msgs/PointCloud2")
-
-
-class BagError(SealError):
-    """A recording cannot be read, has no usable cloud topic, or the output cannot be written."""
 
 
 class CloudBag:

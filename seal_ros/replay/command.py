@@ -30,16 +30,18 @@ from typing import Any
 
 import numpy as np
 
+from seal_ros.config_files import parse_overrides
 from seal_ros.core import codec
+from seal_ros.core.metrics import ConfusionMatrix
 from seal_ros.errors import SealError
+from seal_ros.labels import LabelMap, PackageLabels, find_label_map, match_package
 from seal_ros.model_package import ModelPackage
 from seal_ros.node import NODE_NAME
 from seal_ros.node.core import TOPICS, SegmentationNode
-from seal_ros.node.dds_node import TopicNames, parse_overrides
+from seal_ros.node.dds_node import TopicNames
 from seal_ros.node.params import ENGINES, load_params
 from seal_ros.replay.bag import CloudBag, OutputBag
-from seal_ros.replay.labels import LabelMapping, find_label_map, load_label_mapping
-from seal_ros.replay.metrics import ConfusionMatrix, LatencyStats
+from seal_ros.replay.metrics import LatencyStats
 
 __all__ = ["ReplaySummary", "format_summary", "main", "replay"]
 
@@ -71,9 +73,9 @@ class ReplaySummary:
 class _Evaluator:
     """Ground truth of pending scans (bounded) and the confusion matrix of processed ones."""
 
-    def __init__(self, mapping: LabelMapping, field_name: str, package: ModelPackage) -> None:
+    def __init__(self, mapping: PackageLabels, field_name: str, package: ModelPackage) -> None:
         self.mapping, self.field_name = mapping, field_name
-        self.matrix = ConfusionMatrix(package.num_classes, package.ignore_id)
+        self.matrix = ConfusionMatrix(package.num_classes, ignore_id=package.ignore_id)
         self._truth: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -90,7 +92,11 @@ class _Evaluator:
         with self._lock:
             truth = self._truth.pop(codec.stamp_to_ns(msg.header.stamp), None)
         if truth is not None:
-            self.matrix.update(truth, codec.read_field(msg, "class_id", np.int64))
+            prediction = codec.read_field(msg, "class_id", np.int64)
+            # dropped (non-finite) points of a package without ignore_id carry UNLABELLED_ID:
+            # not evaluated
+            truth = np.where(prediction < self.matrix.num_classes, truth, -1)
+            self.matrix.update(prediction=prediction, truth=truth)
 
 
 class ReplayIO:
@@ -155,7 +161,7 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
             raise SealError("no model package: give --model (or model_path in --params)")
         map_path = Path(label_map) if label_map else find_label_map(source.path)
         evaluator = None if map_path is None else _Evaluator(
-            load_label_mapping(map_path, package), label_field, package)
+            match_package(LabelMap.from_yaml(map_path), package), label_field, package)
         outputs = {TOPICS[k] for k in RECORDED} | ({TOPICS["filtered"]} if filtered else set())
         if out is not None:
             output = OutputBag(_output_path(out), store, overwrite)
@@ -188,11 +194,10 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
         latency_ms=io.latency.percentiles(), out=output.path if output else None,
         written={k: v for k, v in (output.counts if output else {}).items()})
     if evaluator is not None:
-        iou = evaluator.matrix.iou()
-        summary.miou = evaluator.matrix.miou()
-        summary.iou = {name: float(iou[i]) for i, name in enumerate(package.class_names)
-                       if i != package.ignore_id}
-        summary.evaluated_points = evaluator.matrix.points
+        scores = evaluator.matrix.scores(package.class_names)
+        summary.miou = scores.miou
+        summary.iou = {name: float(v) for name, v in zip(scores.class_names, scores.iou)}
+        summary.evaluated_points = scores.points
         summary.label_map = evaluator.mapping.source
     return summary
 

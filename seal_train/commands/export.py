@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 
 from seal_ros.core.engine_names import PRECISIONS
-from seal_ros.core.voxelize import VoxelGrid
+from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import SealError
 from seal_ros.model_package import Profile
 from seal_train.errors import ConfigError
@@ -36,7 +36,6 @@ from seal_train.export.onnx import EXPORTERS
 log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "tensorrt")
-GRIDS = ("cylindrical", "cartesian")
 
 
 def _triple(text: str) -> tuple[int, int, int]:
@@ -80,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         help="input profile: voxels per scan (default %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, nargs="+", default=["fp16"],
                         help="TensorRT precision(s) to build (--format tensorrt)")
-    parser.add_argument("--grid", choices=GRIDS, default=None,
+    parser.add_argument("--grid", choices=[k.value for k in GridKind], default=None,
                         help="voxel grid (state dicts without a config; else overrides it)")
     parser.add_argument("--voxel-size", type=float, default=0.1,
                         help="cartesian grid cell size in metres (with --grid cartesian)")
@@ -109,11 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from seal_train.export.package import build_tensorrt_engine, export_package
     from seal_train.export.source import load_export_source
 
-    grid = None
-    if args.grid == "cylindrical":
-        grid = VoxelGrid.cylindrical()
-    elif args.grid == "cartesian":
-        grid = VoxelGrid.cartesian(args.voxel_size)
+    grid = None if args.grid is None else VoxelGrid.from_name(args.grid, args.voxel_size)
     features = None if args.features is None else tuple(
         f.strip() for f in args.features.split(",") if f.strip())
     try:

@@ -2,7 +2,8 @@
 
 With no dataset given it runs the embedded default: it generates (or reuses) the synthetic drive in
 the cache ($SEAL_CACHE or ~/.cache/seal), makes SLIC superpixels, and pretrains a short schedule.
-Keys of the config (see seal_train/engine/pretrain_config.py) are overridden as key=value.
+Keys of the config (see seal_train/engine/pretrain_config.py and, for model.* and teacher.*,
+seal_train/models/config.py) are overridden as key=value.
 
 Examples:
     python -m seal_train pretrain

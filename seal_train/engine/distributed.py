@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from seal_train.errors import ConfigError
 
@@ -50,6 +51,15 @@ def init_distributed(device: torch.device) -> DistInfo:
         dist.init_process_group(backend=backend)
         log.info("rank %d/%d joined the %s process group", info.rank, world, backend)
     return info
+
+
+def wrap_ddp(model: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
+    """``model`` in DistributedDataParallel when the run has several processes, else itself
+    (checkpoints always hold the inner module: :func:`seal_train.engine.checkpoint.unwrap`)."""
+    if not info.distributed:
+        return model
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -2,14 +2,37 @@
 
 Defaults are the embedded CPU run (synthetic drive, MinkUNet18 at half width, small images) that
 finishes in minutes on 2 cores; ``configs/pretrain/slidr_nuscenes.yaml`` states SLidR's recipe.
+The ``model`` and ``teacher`` sections are the builders' records (:mod:`seal_train.models.config`).
+Closed choices are ``StrEnum``s: YAML and saved configs hold their plain names.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seal_train.models import Backbone, Device, GridKind, ModelConfig, TeacherConfig
 from seal_train.pairing.dataset import PairingConfig
+
+__all__ = ["Backbone", "DataConfig", "Device", "GridKind", "ModelConfig", "OptimConfig",
+           "PretrainConfig", "Schedule", "SuperpixelSourceName", "TeacherConfig"]
+
+
+class SuperpixelSourceName(enum.StrEnum):
+    """``data.superpixel_source``: how the store is made when it is missing (the names of
+    :data:`seal_train.superpixels.sources.SOURCES`)."""
+
+    SLIC = "slic"
+    ORACLE = "oracle"
+    ORACLE_SLIC = "oracle-slic"
+
+
+class Schedule(enum.StrEnum):
+    """``optim.schedule``: the learning rate over the run's steps."""
+
+    COSINE = "cosine"  # lr * (1 + cos(pi * step / total)) / 2
+    CONSTANT = "constant"
 
 
 @dataclass(frozen=True)
@@ -18,7 +41,8 @@ class DataConfig:
     split: str = "train"  # scenes (nuScenes) or sequences (SemanticKITTI): a split name (all,
     # train, ...) or a list file; a bag has no splits. Val stays unseen, as in SLidR's protocol
     superpixels: Path | None = None  # superpixel store; None = <cache>/superpixels-<source>
-    superpixel_source: str = "slic"  # slic | oracle | oracle-slic (when the store is made)
+    superpixel_source: SuperpixelSourceName = SuperpixelSourceName.SLIC  # slic | oracle |
+    # oracle-slic (when the store is made)
     workers: int = 1  # DataLoader worker processes per rank
     synthetic_scenes: int = 2  # built-in drive only: scenes to generate
     synthetic_frames: int = 40  # built-in drive only: frames per scene
@@ -27,30 +51,12 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    backbone: str = "minkunet18"  # minkunet18 | minkunet34
-    width: float = 0.5  # channel multiplier (1.0 = SLidR's widths)
-    grid: str = "cylindrical"  # cylindrical (rho 0.1 m, phi 1 deg, z 0.1 m) | cartesian
-    voxel_size: float = 0.1  # cartesian grid only, metres
-    feature_dim: int = 64  # dimension of the distilled (L2-normalised) features
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    name: str = "resnet50"
-    weights: Path | None = None  # torchvision or MoCo-v2 file; None = random weights (warned)
-    output_stride: int = 4  # 4 = SLidR (dilated); larger is cheaper on CPU
-    stage: int = 2  # deepest ResNet stage kept (4 = SLidR's layer4; 2 is cheaper and, with random
-    # weights, distils better on the synthetic drive: README, "CPU defaults and why")
-
-
-@dataclass(frozen=True)
 class OptimConfig:
     lr: float = 0.03  # SGD; SLidR's 0.5 (batch 4) collapses the features at batch 2 (see README)
     momentum: float = 0.9
     dampening: float = 0.1
     weight_decay: float = 1e-4
-    schedule: str = "cosine"  # cosine | constant
+    schedule: Schedule = Schedule.COSINE  # cosine | constant
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class PretrainConfig:
     batch_size: int = 2  # scans per optimiser step, over all processes
     micro_batches: int = 1  # split each batch into this many loss groups (gradient accumulation)
     max_steps_per_epoch: int = 0  # 0 = the whole dataset every epoch
-    device: str = "auto"  # auto | cpu | cuda
+    device: Device = Device.AUTO  # auto | cpu | cuda
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     temperature: float = 0.07  # InfoNCE tau
     log_every: int = 10  # steps between log lines / TensorBoard points

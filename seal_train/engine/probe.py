@@ -19,14 +19,23 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from seal_ros.core.metrics import ConfusionMatrix, SegmentationScores
+from seal_ros.core.prediction import labels_from_logits
+from seal_ros.labels import IGNORE_CLASS
 from seal_ros.torch_files import load_torch_file, save_torch_file
 from seal_train.config import from_dict, save_config, to_dict
 from seal_train.engine.checkpoint import load_checkpoint
-from seal_train.engine.pretrain import build_backbone, build_grid, resolve_device
-from seal_train.engine.pretrain_config import DataConfig, ModelConfig, PretrainConfig
+from seal_train.engine.pretrain_config import DataConfig, Device, ModelConfig, PretrainConfig
 from seal_train.errors import ConfigError
-from seal_train.evaluation import ConfusionMatrix, SegmentationScores, predict, write_report
-from seal_train.models import MinkUNet, VoxelGrid, voxelize
+from seal_train.evaluation import write_report
+from seal_train.models import (
+    MinkUNet,
+    VoxelGrid,
+    build_backbone,
+    build_grid,
+    resolve_device,
+    voxelize,
+)
 from seal_train.sources.detect import FrameSource, open_split
 from seal_train.sources.frame import Frame
 
@@ -41,7 +50,7 @@ class ProbeConfig:
     train_split: str = "train"  # split name or list file, as data.split of pretraining
     val_split: str = "val"  # scored split; the synthetic drive's val is its last scene
     seed: int = 0
-    device: str = "auto"
+    device: Device = Device.AUTO  # auto | cpu | cuda
     points_per_frame: int = 8192  # labelled training points sampled per frame for the cache
     epochs: int = 60  # passes of the head over the cached features
     batch_points: int = 65536
@@ -112,11 +121,12 @@ def evaluate_frames(backbone: MinkUNet, grid: VoxelGrid, features: tuple[str, ..
                     frames: FrameSource, class_names: tuple[str, ...], device: torch.device
                     ) -> SegmentationScores:
     """One confusion matrix over every point of every frame; ignore class masked in prediction."""
-    matrix = ConfusionMatrix(len(class_names), device=device)
+    matrix = ConfusionMatrix(len(class_names), ignore_id=IGNORE_CLASS)
     for frame in tqdm(frames, desc="evaluate", unit="frame"):
         logits = head(point_features(backbone, grid, frame, features, device))
-        matrix.update(predict(logits), torch.from_numpy(frame.train_labels()).to(device))
-    return matrix.result(class_names)
+        prediction, _ = labels_from_logits(logits, ignore_id=IGNORE_CLASS)
+        matrix.update(prediction=prediction, truth=frame.train_labels())
+    return matrix.scores(class_names)
 
 
 def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path

@@ -1,8 +1,10 @@
-"""Evaluation: confusion matrix, IoU per class, mIoU (SLidR's protocol), and reports."""
+"""Evaluation reports (markdown table, IoU and confusion-matrix PNGs).
 
-from seal_train.evaluation.metrics import (IGNORE_INDEX, ConfusionMatrix, SegmentationScores,
-                                           predict, scores_from_matrix)
+The confusion matrix and scores are :mod:`seal_ros.core.metrics` and the logits -> labels rule is
+:func:`seal_ros.core.prediction.labels_from_logits`, shared with the vehicle's replay, so the
+offline mIoU and the replay's are one computation.
+"""
+
 from seal_train.evaluation.report import write_report
 
-__all__ = ["IGNORE_INDEX", "ConfusionMatrix", "SegmentationScores", "predict",
-           "scores_from_matrix", "write_report"]
+__all__ = ["write_report"]

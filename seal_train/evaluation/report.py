@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seal_train.evaluation.metrics import SegmentationScores
+from seal_ros.core.metrics import SegmentationScores
 
 
 def write_report(scores: SegmentationScores, out_dir: str | Path, title: str = "Evaluation"
@@ -37,7 +37,7 @@ def write_report(scores: SegmentationScores, out_dir: str | Path, title: str = "
     fig.savefig(bars, dpi=100)
     plt.close(fig)
 
-    matrix = scores.matrix[1:, 1:].astype(np.float64)  # without the ignored class
+    matrix = scores.scored_matrix().astype(np.float64)  # without the ignored class
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(share)), max(5, 0.4 * len(share))))

@@ -6,6 +6,10 @@ The ONNX graph has dynamic voxel, pair and point counts (the exporter traces its
 :func:`seal_train.export.onnx.export_example`). A synthetic scan in the checkpoint's own voxel grid
 then runs through onnxruntime and through the torch gather-GEMM network; their largest difference
 relative to the largest torch output is reported, and above ``tolerance`` the export fails.
+
+Every file is written atomically, and ``model.yaml`` (what the node opens) last, after an
+overwrite has removed the old one: a folder holds a loadable package only once all of it is in
+place.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 
 from seal_ros.core.kernel_maps import KernelMaps, build_kernel_maps
 from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
-from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_ros.core.voxel_grid import VoxelGrid
+from seal_ros.core.voxelize import voxelize
 from seal_ros.errors import SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 from seal_ros.torch_files import save_torch_file
@@ -94,6 +99,9 @@ def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ExportError(f"{out_dir}: exists and is not empty; pass --overwrite to replace "
                               f"the package in it")
+        # model.yaml first: until the new one is written, last, the folder holds no package, so
+        # an export that fails or is killed midway never pairs the old YAML with new weights.
+        (out_dir / PACKAGE_NAME).unlink(missing_ok=True)
         # Engines are cached next to the ONNX keyed by profile, not by content: drop stale ones.
         for stale in out_dir.glob(f"{Path(ONNX_NAME).stem}.*.engine"):
             stale.unlink()
@@ -165,7 +173,7 @@ def export_package(
         raise ExportError(f"{onnx_path}: onnxruntime output differs from torch by {rel:.2e} "
                           f"(relative to max |logit|), above {tolerance:.0e}; file removed")
 
-    from seal_train.sources.labels import palette_for
+    from seal_ros.labels import palette_for
 
     weights = out_dir / WEIGHTS_NAME
     save_torch_file({k: v.detach().cpu().contiguous() for k, v in source.state.items()}, weights)

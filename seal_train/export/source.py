@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from seal_ros.core.fold import infer_spec, spconv_state_from_checkpoint
-from seal_ros.core.voxelize import VoxelGrid
+from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import SealError
 from seal_ros.torch_files import load_torch_file
 from seal_train.errors import ExportError
@@ -59,9 +59,6 @@ class ExportSource:
 def _recipe(config: Mapping[str, Any] | None, path: Path, grid: VoxelGrid | None,
             features: tuple[str, ...] | None) -> tuple[VoxelGrid, tuple[str, ...], dict[str, Any]]:
     """Grid, point features and model facts from a stored run config (explicit values win)."""
-    from seal_train.engine.pretrain import build_grid
-    from seal_train.engine.pretrain_config import ModelConfig
-
     model: dict[str, Any] = {}
     stored_features = None
     if config:
@@ -73,10 +70,11 @@ def _recipe(config: Mapping[str, Any] | None, path: Path, grid: VoxelGrid | None
             raise ExportError(f"{path}: has no run config to take the voxel grid from; give "
                               f"--grid cylindrical|cartesian (and --voxel-size)")
         try:
-            grid = build_grid(ModelConfig(grid=model.get("grid", "cylindrical"),
-                                          voxel_size=float(model.get("voxel_size", 0.1))))
+            grid = VoxelGrid.from_name(model.get("grid", GridKind.CYLINDRICAL),
+                                       float(model.get("voxel_size", 0.1)),
+                                       setting="config.model.grid")
         except SealError as err:
-            raise ExportError(f"{path}: config.{err}") from err
+            raise ExportError(f"{path}: {err}") from err
     if features is None:
         if stored_features is None:
             raise ExportError(f"{path}: has no run config to take the point features from; "
@@ -130,7 +128,7 @@ def load_export_source(
         ExportError: unreadable files, no head and no ``classes``, class count != head rows,
             head width != backbone width, feature count != input channels.
     """
-    from seal_train.sources.labels import load_label_map
+    from seal_ros.labels import load_label_map
 
     checkpoint = Path(checkpoint)
     if head is not None and classes is not None:

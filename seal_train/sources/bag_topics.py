@@ -1,5 +1,5 @@
-"""What a bag holds for :class:`~seal_train.sources.rosbag.RosbagSource`: which bags, which topics
-are the LiDAR and the cameras, and how camera images decode to RGB.
+"""What a bag holds for :class:`~seal_train.sources.rosbag.RosbagSource`: which bags, and which
+topics are the LiDAR and the cameras (images decode with :mod:`seal_ros.core.images`).
 """
 
 from __future__ import annotations
@@ -8,10 +8,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import cv2
-import numpy as np
 
 from seal_train.errors import BagError
 
@@ -23,8 +19,6 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 INFO = "sensor_msgs/msg/CameraInfo"
 MASK_NAME = "instance_mask"
 """Last topic component of a camera's optional uint16 instance-mask Image (the synthetic oracle)."""
-IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
-"""Raw ``sensor_msgs/Image`` encodings that decode to RGB, with their channel counts."""
 
 
 @dataclass(frozen=True)
@@ -123,48 +117,5 @@ def select_topics(bag: Path, topics: dict[str, str], lidar_topic: str | None,
     return lidar_topic, tuple(chosen)
 
 
-def decode_image(msg: Any, where: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a ``sensor_msgs/Image`` (:data:`IMAGE_CHANNELS` encodings) or a
-    ``sensor_msgs/CompressedImage`` (anything ``cv2.imdecode`` reads).
-
-    Raises:
-        ValueError: an unsupported encoding, a short buffer or an undecodable compressed image;
-            the message starts with ``where``.
-    """
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if not hasattr(msg, "encoding"):  # CompressedImage
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"{where}: cannot decode {msg.format!r} compressed image")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    channels = IMAGE_CHANNELS.get(msg.encoding)
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if channels is None:
-        raise ValueError(f"{where}: encoding {msg.encoding!r}; supported are "
-                         f"{', '.join(IMAGE_CHANNELS)} and CompressedImage")
-    if step < w * channels or data.size < h * step:
-        raise ValueError(f"{where}: {data.size} bytes, step {step} for {w}x{h} {msg.encoding}; "
-                         f"expected step >= {w * channels} and {h * step} bytes")
-    pixels = data[:h * step].reshape(h, step)[:, :w * channels].reshape(h, w, channels)
-    if msg.encoding == "mono8":
-        return np.repeat(pixels, 3, axis=2)
-    if msg.encoding.startswith("bgr"):
-        return np.ascontiguousarray(pixels[:, :, 2::-1])
-    return np.ascontiguousarray(pixels[:, :, :3])
-
-
-def decode_mask(msg: Any, where: str) -> np.ndarray:
-    """(H, W) uint16 of a ``mono16`` / ``16UC1`` ``sensor_msgs/Image`` (either byte order)."""
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if msg.encoding not in ("mono16", "16UC1"):
-        raise ValueError(f"{where}: instance mask encoding {msg.encoding!r}; expected mono16")
-    if step < 2 * w or data.size < h * step:
-        raise ValueError(f"{where}: {data.size} bytes, step {step} for a {w}x{h} mono16 mask")
-    rows = data[:h * step].reshape(h, step)[:, :2 * w]
-    dtype = ">u2" if msg.is_bigendian else "<u2"
-    return np.ascontiguousarray(rows).view(dtype).astype(np.uint16)
-
-
-__all__ = ["CLOUD", "COMPRESSED", "IMAGE", "IMAGE_CHANNELS", "INFO", "MASK_NAME", "CameraTopics",
-           "decode_image", "decode_mask", "expand_bags", "namespace", "select_topics"]
+__all__ = ["CLOUD", "COMPRESSED", "IMAGE", "INFO", "MASK_NAME", "CameraTopics", "expand_bags",
+           "namespace", "select_topics"]

@@ -83,14 +83,12 @@ def open_source(path: str | Path, kind: SourceKind | str | None = None,
         if "label_map" not in options and any(path.glob("*.yaml")):
             options["label_map"] = "auto"
         return KittiSource(path, **options)
-    from seal_train.sources.rosbag import LABEL_MAP_FILE, RosbagSource
+    from seal_ros.labels import find_label_map
+    from seal_train.sources.rosbag import RosbagSource
 
-    if "label_field" not in options:
-        base = path if path.is_dir() else path.parent
-        for folder in (base, base.parent):
-            if (folder / LABEL_MAP_FILE).is_file():  # labelled bags say what their ids mean
-                options.update(label_field="label", label_map=folder / LABEL_MAP_FILE)
-                break
+    label_map = find_label_map(path)
+    if "label_field" not in options and label_map is not None:
+        options.update(label_field="label", label_map=label_map)  # labelled bags say what ids mean
     return RosbagSource(path, **options)
 
 

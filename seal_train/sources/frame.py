@@ -3,10 +3,9 @@
 Every later stage (superpixels, pairing, training, evaluation) consumes only :class:`Frame`, so a
 new dataset is one adapter that builds Frames. Arrays are checked once here; consumers trust them.
 
-Conventions:
-- ``T_b_a`` is a 4x4 float64 rigid transform mapping coordinates in frame ``a`` to frame ``b``.
-- Pixel centres sit at integer coordinates (OpenCV convention): a projected point at ``(u, v)``
-  lands on pixel ``(row, col) = (floor(v + 0.5), floor(u + 0.5))``.
+Conventions (shared with the node): ``T_b_a`` is a 4x4 float64 rigid transform mapping frame ``a``
+to frame ``b`` (:mod:`seal_ros.core.transforms`); points land on pixels by
+:func:`seal_ros.core.projection.project_points`, the function the node's overlays use too.
 """
 
 from __future__ import annotations
@@ -16,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seal_ros.core.projection import MIN_DEPTH_M, project_points
+from seal_ros.errors import ConfigError
 from seal_train.errors import DatasetError
 
 if TYPE_CHECKING:
-    from seal_train.sources.labels import LabelMap
+    from seal_ros.labels import LabelMap
 
-MIN_DEPTH_M = 1.0
-"""Points closer than this to a camera are not paired with it (SLidR's ``min_dist``)."""
+__all__ = ["CameraView", "Frame", "Pairs", "project"]
 
 
 def _check_transform(name: str, T: np.ndarray, where: str) -> np.ndarray:
@@ -180,7 +180,10 @@ class Frame:
         """(N,) int64 training class per point (0 = ignore), through ``label_map``."""
         if self.labels is None or self.label_map is None:
             raise DatasetError(f"frame {self.frame_id}: has no labels")
-        return self.label_map.to_train(self.labels, where=f"frame {self.frame_id}")
+        try:
+            return self.label_map.to_train(self.labels, where=f"frame {self.frame_id}")
+        except ConfigError as err:  # ids the map does not know: the frame's data is at fault
+            raise DatasetError(str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -198,28 +201,6 @@ class Pairs:
 
     def __len__(self) -> int:
         return int(self.point_index.shape[0])
-
-
-def project_points(xyz: np.ndarray, K: np.ndarray, T_cam_lidar: np.ndarray, height: int,
-                   width: int, min_depth: float = MIN_DEPTH_M
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Project LiDAR points into one pinhole image.
-
-    Returns ``(index, row, col, depth)`` of the points with depth > ``min_depth`` that land on a
-    pixel of the ``height`` x ``width`` image.
-    """
-    xyz = np.asarray(xyz, dtype=np.float64)
-    cam = xyz @ T_cam_lidar[:3, :3].T + T_cam_lidar[:3, 3]  # (N, 3) in the camera frame
-    depth = cam[:, 2]
-    front = np.flatnonzero(depth > min_depth)
-    uvw = cam[front] @ K.T  # (M, 3)
-    u = uvw[:, 0] / uvw[:, 2]
-    v = uvw[:, 1] / uvw[:, 2]
-    col = np.floor(u + 0.5)
-    row = np.floor(v + 0.5)
-    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    return (front[inside].astype(np.int64), row[inside].astype(np.int64),
-            col[inside].astype(np.int64), depth[front[inside]].astype(np.float32))
 
 
 def project(frame: Frame, min_depth: float = MIN_DEPTH_M) -> Pairs:

@@ -12,22 +12,18 @@ import logging
 from collections.abc import Iterator
 from typing import Generic, Literal, TypeVar
 
-from seal_train.errors import DatasetError
+from seal_ros.errors import CountedError, DatasetError
 from seal_train.sources.frame import Frame
 
 OnError = Literal["raise", "skip"]
 PlanT = TypeVar("PlanT")
 
 
-class FrameError(DatasetError):
+class FrameError(CountedError, DatasetError):
     """A DatasetError about one frame (or a sequence of them), with the reason ``skipped`` counts.
 
     ``reason`` is a short key of :attr:`PlannedSource.skipped` (``bad_image``, ``poses``, ...).
     """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class PlannedSource(Generic[PlanT]):

@@ -1,9 +1,9 @@
 """ROS bags (rosbag2 sqlite3 / MCAP, ROS 1 ``.bag``) as :class:`Frame` records, read with rosbags.
 
 One bag is one sequence. When the source is built, each bag's ``/tf`` and ``/tf_static`` are read
-into a :class:`~seal_train.sources.tf_tree.TfTree` and the LiDAR and camera topics are indexed
-(header stamps; clouds are checked against their declared layout), so every frame is planned
-(cameras paired, poses looked up) before any is loaded. Per frame::
+into a :class:`~seal_ros.core.transforms.TransformTree` and the LiDAR and camera topics are
+indexed (header stamps; clouds are checked against their declared layout), so every frame is
+planned (cameras paired, poses looked up) before any is loaded. Per frame::
 
     T_ego_lidar  = tf(ego <- cloud frame)               at the scan stamp
     T_world_ego  = tf(world <- ego)                     at the scan stamp   (slerp between samples)
@@ -27,18 +27,15 @@ from typing import Any
 import numpy as np
 
 from seal_ros.core.codec import XYZ, decode, read_field, read_points, stamp_to_ns
-from seal_ros.errors import CodecError
+from seal_ros.core.images import decode_image, decode_mask
+from seal_ros.core.transforms import TransformTree, camera_from_lidar
+from seal_ros.errors import CodecError, TransformError
+from seal_ros.labels import LabelMap, load_label_map
 from seal_train.errors import BagError, DatasetError
-from seal_train.sources.bag_topics import (CameraTopics, decode_image, decode_mask, expand_bags,
-                                           select_topics)
+from seal_train.sources.bag_topics import CameraTopics, expand_bags, select_topics
 from seal_train.sources.frame import CameraView, Frame
-from seal_train.sources.labels import LabelMap, load_label_map
-from seal_train.sources.geometry import invert_rigid
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
-from seal_train.sources.tf_tree import TfError, TfTree
 
-LABEL_MAP_FILE = "labels.yaml"
-"""Label map (semantic-kitti.yaml layout) beside bags: what their ``label`` field means."""
 TF_TYPES = ("tf2_msgs/msg/TFMessage", "tf/msg/tfMessage")  # the second in old ROS 1 bags
 EXTRA_CHANNELS = ("intensity", "ring", "time")
 """Point fields kept after ``x, y, z`` when the cloud has them (as float32 columns)."""
@@ -201,11 +198,15 @@ class RosbagSource(PlannedSource[_FramePlan]):
         self.lidar_topic.append(topic)
         self.cameras.append(cams)
 
-        tf = TfTree(str(bag))
+        tf = TransformTree(str(bag))
         tf_conns = [c for c in reader.connections
                     if c.topic in ("/tf", "/tf_static") and c.msgtype in TF_TYPES]
-        for conn, _, raw in reader.messages(tf_conns):
-            tf.add_message(reader.deserialize(raw, conn.msgtype), static=conn.topic == "/tf_static")
+        try:
+            for conn, _, raw in reader.messages(tf_conns):
+                tf.add_message(reader.deserialize(raw, conn.msgtype),
+                               static=conn.topic == "/tf_static")
+        except TransformError as err:  # a TF tree that breaks the rules is a bad bag
+            raise BagError(str(err)) from err
         if self.ego_frame not in tf.frames:
             raise BagError(f"{bag}: ego frame {self.ego_frame!r} is in no /tf or /tf_static "
                            f"message; frames are {sorted(tf.frames)}")
@@ -227,7 +228,7 @@ class RosbagSource(PlannedSource[_FramePlan]):
             try:
                 self._plans.append(self._plan(index, bag, tf, world, topic, ref, cams, images,
                                               infos, masks))
-            except TfError as err:
+            except TransformError as err:
                 self._reject(BagFrameError(err.reason, f"{topic} at {ref.stamp_ns} ns: {err}"))
             except BagFrameError as err:
                 self._reject(err)
@@ -269,7 +270,7 @@ class RosbagSource(PlannedSource[_FramePlan]):
             Ks.append(np.asarray(k if k is not None else msg.K, dtype=np.float64).reshape(3, 3))
         return np.asarray(stamps, dtype=np.int64), Ks
 
-    def _plan(self, index: int, bag: Path, tf: TfTree, world: str, topic: str, ref: Any,
+    def _plan(self, index: int, bag: Path, tf: TransformTree, world: str, topic: str, ref: Any,
               cams: tuple[CameraTopics, ...], images: dict[str, tuple[np.ndarray, list[_Ref]]],
               infos: dict[str, tuple[np.ndarray, list[np.ndarray]]],
               masks: dict[str, dict[int, _Ref]]) -> _FramePlan:
@@ -297,8 +298,7 @@ class RosbagSource(PlannedSource[_FramePlan]):
             K = Ks[int(np.argmin(np.abs(info_stamps - best.stamp_ns)))]
             T_world_ego_cam = tf.lookup(world, self.ego_frame, best.stamp_ns)
             T_ego_cam = tf.lookup(self.ego_frame, best.frame_id, best.stamp_ns)
-            T_cam_lidar = (invert_rigid(T_ego_cam) @ invert_rigid(T_world_ego_cam) @ T_world_ego
-                           @ T_ego_lidar)
+            T_cam_lidar = camera_from_lidar(T_ego_lidar, T_world_ego, T_world_ego_cam, T_ego_cam)
             mask = None
             if cam.mask_topic is not None:
                 mask = masks[cam.name].get(best.stamp_ns)

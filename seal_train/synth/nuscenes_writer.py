@@ -36,11 +36,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from seal_ros.core.transforms import camera_from_lidar
+from seal_ros.labels import LabelMap
 from seal_train.errors import DatasetError
-from seal_train.sources.labels import LabelMap
 from seal_train.sources.nuscenes import LIDAR_CHANNEL, ORACLE_DIR, POINT_CHANNELS
 from seal_train.sources.nuscenes_tables import matrix_to_pose
-from seal_train.sources.geometry import camera_from_lidar
 from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.synth.record import SynthBox, SynthFrame, SynthScene
 

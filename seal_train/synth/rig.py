@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seal_ros.core.transforms import rigid
 from seal_train.synth.record import CAMERA_NAMES
-from seal_train.sources.geometry import rigid
 
 LIDAR_POSITION_EGO_M = (0.94, 0.0, 1.84)
 """LiDAR origin in the ego frame (nuScenes LIDAR_TOP sits at about this place)."""

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from seal_ros.core.codec import PointFieldType, encode
+from seal_ros.core.transforms import quat_from_matrix
+from seal_ros.labels import LABEL_MAP_FILE
 from seal_train.errors import BagError
-from seal_train.sources.rosbag import LABEL_MAP_FILE
-from seal_train.sources.geometry import quat_from_matrix
 from seal_train.synth.record import SynthScene
 
 log = logging.getLogger(__name__)
@@ -250,5 +250,5 @@ def write_rosbag(scenes: Iterable[SynthScene], path: Path, storage: str = "mcap"
     return written
 
 
-__all__ = ["EGO_FRAME", "LABEL_MAP_FILE", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME",
+__all__ = ["EGO_FRAME", "LIDAR_FRAME", "LIDAR_TOPIC", "STORAGES", "WORLD_FRAME",
            "camera_prefix", "write_rosbag", "write_scene_bag"]

@@ -62,7 +62,7 @@ def test_replay_cli_writes_a_bag_and_prints_miou_and_latency(drive):
     assert len(written[f"{PREFIX}/output/timing"]) == 6
     assert written[f"{PREFIX}/output/info"][0].class_names == list(h.NUSCENES_CLASSES)
     # mIoU recomputed here from the written clouds and the training code's label map
-    from seal_train.sources.labels import LabelMap
+    from seal_ros.labels import LabelMap
 
     label_map = LabelMap.from_yaml(bag.parent / "labels.yaml")
     cm = np.zeros((17, 17), dtype=np.int64)

@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from seal_ros.core.projection import project_points
 from seal_train.__main__ import main
-from seal_train.sources import project, project_points
+from seal_train.sources import project
 from seal_train.sources.detect import SourceKind, detect, open_source
 from seal_train.synth.formats import write_drive
 

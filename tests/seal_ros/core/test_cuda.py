@@ -9,6 +9,7 @@ Skipped on machines without CUDA (CI has none).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Overlays project labelled points where the camera geometry puts them; TF lookups compose."""
+"""Overlays project labelled points where the camera geometry puts them, from TF or parameters."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from seal_ros.core import codec
+from seal_ros.core.images import decode_image
+from seal_ros.core.transforms import make_transform, quat_from_matrix
 from seal_ros.node.core import SegmentationNode
-from seal_ros.node.overlay import decode_image, paint_points, project_points
+from seal_ros.node.overlay import NoOverlay, NoOverlayReason, paint_points
 from seal_ros.node.params import CameraParams, NodeParams
-from seal_ros.node.transforms import TransformTree, matrix_from_quaternion
-from seal_train.sources.geometry import make_transform, quat_from_matrix
 
 STAMP = 1_700_000_000_000_000_000
 K = np.array([[100.0, 0.0, 32.0], [0.0, 100.0, 24.0], [0.0, 0.0, 1.0]])
@@ -86,7 +86,7 @@ def test_overlay_paints_points_at_their_pixels(h, package, pipeline, source):
     (overlay,) = io.on("~/output/cam_front/overlay")
     (seg,) = io.on("~/output/segmentation")
     classes = codec.decode(seg)["class_id"]
-    rgb = decode_image(overlay)
+    rgb = decode_image(overlay, "overlay")
     assert overlay.encoding == "rgb8" and overlay.header.frame_id == "cam_front_optical"
     expected = np.zeros((48, 64, 3), dtype=np.uint8)
     palette = np.asarray(package.palette, dtype=np.uint8)
@@ -112,8 +112,15 @@ def test_stale_or_missing_camera_data_gives_no_overlay(h, package, pipeline):
     node.on_cloud(msg)
     node.spin_once()
     assert io.on("~/output/cam_front/overlay") == []
-    assert node.overlays.render("cam_front", np.zeros((1, 3)), np.zeros((1, 3), np.uint8),
-                                STAMP, "lidar_top").startswith("image is 300 ms from the cloud")
+    with pytest.raises(NoOverlay, match="^image is 300 ms from the cloud") as late:
+        node.overlays.render("cam_front", np.zeros((1, 3)), np.zeros((1, 3), np.uint8),
+                             STAMP, "lidar_top")
+    assert late.value.reason == NoOverlayReason.IMAGE_DELAY
+    with pytest.raises(NoOverlay, match="^no transform 'radar' -> 'cam_front_optical': set "
+                       "cameras.extrinsics.cam_front or publish it on /tf_static") as no_tf:
+        node.overlays.render("cam_front", np.zeros((1, 3)), np.zeros((1, 3), np.uint8),
+                             STAMP - 300_000_000, "radar")
+    assert no_tf.value.reason == NoOverlayReason.NO_TRANSFORM
 
 
 def test_nearest_point_wins_and_discs_have_the_radius():
@@ -126,44 +133,3 @@ def test_nearest_point_wins_and_discs_have_the_radius():
     assert int((image == [0, 255, 0]).all(axis=2).sum()) == 13  # disc of radius 2
     assert int((image == [255, 0, 0]).all(axis=2).sum()) == 0
     assert int((image == [0, 0, 255]).all(axis=2).sum()) == 13
-
-
-def test_projection_matches_the_training_code(h):
-    from seal_train.sources.frame import project_points as train_project
-
-    rng = np.random.default_rng(1)
-    xyz = rng.uniform(-30, 30, (5000, 3))
-    T = np.linalg.inv(T_BASE_CAM) @ T_BASE_LIDAR
-    got = project_points(xyz, K, T, 48, 64)
-    ref = train_project(xyz, K, T, 48, 64)
-    for a, b in zip(got, ref):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
-    assert got[0].size > 20
-
-
-def test_image_encodings():
-    T = type("Image", (), {})
-    img = T()
-    img.height, img.width, img.step, img.encoding = 2, 3, 12, "bgra8"
-    img.data = np.arange(24, dtype=np.uint8)
-    rgb = decode_image(img)
-    assert rgb.shape == (2, 3, 3) and rgb[0, 0].tolist() == [2, 1, 0]
-    img.encoding = "16UC1"
-    with pytest.raises(ValueError, match="encoding"):
-        decode_image(img)
-
-
-def test_transform_tree_composes_and_matches_the_training_geometry():
-    q = quat_from_matrix(R_BASE_CAM)
-    np.testing.assert_allclose(matrix_from_quaternion(*q), R_BASE_CAM, atol=1e-12)
-    tree = TransformTree()
-    tree.add("base_link", "lidar_top", T_BASE_LIDAR)
-    tree.add("/base_link", "cam_front_optical", T_BASE_CAM)
-    tree.add("map", "base_link", make_transform(np.array([100.0, 5.0, 0.0]),
-                                                np.array([0.0, 0.0, 0.38268343, 0.92387953])))
-    T = tree.lookup("cam_front_optical", "lidar_top")
-    np.testing.assert_allclose(T, np.linalg.inv(T_BASE_CAM) @ T_BASE_LIDAR, atol=1e-12)
-    np.testing.assert_allclose(tree.lookup("lidar_top", "lidar_top"), np.eye(4))
-    assert tree.lookup("cam_front_optical", "radar") is None
-    with pytest.raises(ValueError, match="no direction"):
-        matrix_from_quaternion(0.0, 0.0, 0.0, 0.0)

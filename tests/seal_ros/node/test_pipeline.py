@@ -16,7 +16,7 @@ from seal_ros.errors import ConfigError, EngineError, InputError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.model import open_pipeline
 from seal_ros.node.params import NodeParams
-from seal_ros.node.pipeline import SkipReason, labels_from_logits
+from seal_ros.node.pipeline import SkipReason
 
 
 GATHER = NodeParams(engine="gather", threads=1)
@@ -54,16 +54,6 @@ def test_pipeline_equals_offline_inference_and_keeps_nonfinite_points_aligned(h,
                                        "labels"]
     assert all(ms > 0 for ms in result.timings_ms.values())
     assert result.stamp_ns == 1_700_000_000_000_000_000 and result.frame_id == "lidar_top"
-
-
-def test_labels_from_logits_masks_ignore():
-    logits = torch.tensor([[5.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
-    cls, prob = labels_from_logits(logits, ignore_id=0)
-    assert cls.tolist() == [1, 2]
-    expected = torch.softmax(logits, 1)
-    np.testing.assert_allclose(prob, [expected[0, 1], expected[1, 2]], rtol=1e-6)
-    cls, _ = labels_from_logits(logits, ignore_id=None)
-    assert cls.tolist() == [0, 2]
 
 
 def test_big_endian_cloud_is_decoded(h, pipeline):

@@ -24,21 +24,22 @@ import torch
 
 from seal_ros.core.engines import GatherEngine, OnnxRuntimeEngine
 from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_ros.labels import LabelMap
 from seal_ros.model_package import ModelPackage
 from seal_ros.replay import replay
 from seal_train.__main__ import main
 from seal_train.config import load_config, to_dict
-from seal_train.engine.pretrain import build_backbone
-from seal_train.engine.pretrain_config import ModelConfig, PretrainConfig
+from seal_train.engine.pretrain_config import Backbone, GridKind, ModelConfig, PretrainConfig
 from seal_train.engine.probe import ProbeConfig, evaluate, probe
 from seal_train.errors import ExportError
-from seal_train.export.package import scan_inputs, synthetic_scan
+from seal_train.export.package import PACKAGE_NAME, _prepare_dir, scan_inputs, synthetic_scan
 from seal_train.export.source import load_export_source
-from seal_train.sources.labels import LabelMap
+from seal_train.models import build_backbone
 from seal_train.synth import SynthConfig
 from seal_train.synth.formats import write_drive
 
-MODEL = ModelConfig(backbone="minkunet18", width=0.125, grid="cartesian", voxel_size=0.1)
+MODEL = ModelConfig(backbone=Backbone.MINKUNET18, width=0.125, grid=GridKind.CARTESIAN,
+                    voxel_size=0.1)
 NUSCENES = LabelMap.builtin("nuscenes")
 
 
@@ -234,6 +235,33 @@ def test_raw_state_dict_needs_grid_and_features(trained, tmp_path: Path) -> None
     source = load_export_source(raw, classes="nuscenes", grid=VoxelGrid.cylindrical(),
                                 features=("intensity",))
     assert source.network["backbone"] == "minkunet" and source.network["in_channels"] == 1
+
+
+def test_a_bad_grid_in_the_checkpoint_config_names_the_key(trained, tmp_path: Path) -> None:
+    backbone, _, _, _ = trained
+    bad = tmp_path / "polar.pt"
+    config = to_dict(PretrainConfig(model=MODEL))
+    config["model"]["grid"] = "polar"
+    torch.save({"model": {f"backbone.{k}": v for k, v in backbone.state_dict().items()},
+                "config": config}, bad)
+    with pytest.raises(ExportError, match=r"polar.pt: config.model.grid: expected one of "
+                                          r"cylindrical, cartesian, got 'polar'"):
+        load_export_source(bad, classes="nuscenes")
+
+
+def test_overwrite_removes_the_old_package_yaml_first(tmp_path: Path) -> None:
+    """Until the new model.yaml is written (last), the folder holds no package: a failed or
+    killed overwrite cannot pair the old YAML with new weights."""
+    out = tmp_path / "pkg"
+    out.mkdir()
+    (out / PACKAGE_NAME).write_text("old")
+    (out / "model.fp16.abc.engine").write_text("stale")
+    (out / "notes.txt").write_text("kept")
+    with pytest.raises(ExportError, match="pass --overwrite"):
+        _prepare_dir(out, overwrite=False)
+    assert (out / PACKAGE_NAME).is_file()
+    _prepare_dir(out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 def test_head_and_classes_are_exclusive(trained) -> None:

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from seal_ros.core.projection import project_points
+from seal_ros.core.transforms import rigid
+from seal_ros.labels import LabelMap
 from seal_train.errors import DatasetError
-from seal_train.sources.frame import CameraView, Frame, project, project_points
+from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.detect import open_source
-from seal_train.sources.geometry import rigid
 from seal_train.sources.kitti import KittiSource
-from seal_train.sources.labels import LabelMap
 from seal_train.synth.kitti_writer import LABEL_MAP_FILE, write_kitti
 from seal_train.synth.record import POINT_CHANNELS, SynthFrame, SynthScene
 

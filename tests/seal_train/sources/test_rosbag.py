@@ -14,14 +14,13 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from seal_ros.core.codec import PointFieldType, encode
-from seal_ros.errors import CodecError
+from seal_ros.core.transforms import TransformTree, make_transform, quat_from_matrix, rigid
+from seal_ros.core.transforms import invert_rigid as invert
+from seal_ros.errors import CodecError, TransformError
+from seal_ros.labels import LabelMap
 from seal_train.errors import BagError, DatasetError
 from seal_train.sources.frame import CameraView, Frame
-from seal_train.sources.labels import LabelMap
 from seal_train.sources.rosbag import RosbagSource
-from seal_train.sources.geometry import invert_rigid as invert
-from seal_train.sources.geometry import make_transform, quat_from_matrix, rigid
-from seal_train.sources.tf_tree import TfTree
 from seal_train.synth.record import SynthFrame, SynthScene
 from seal_train.synth.rosbag_writer import write_rosbag
 
@@ -334,7 +333,7 @@ def test_ambiguous_lidar_topic(tmp_path: Path) -> None:
 
 
 def test_tf_tree_chains_static_frames() -> None:
-    tree = TfTree("t")
+    tree = TransformTree("t")
     A = rigid(rot("z", 0.3), (1.0, 2.0, 3.0))
     B = rigid(rot("x", -0.4), (0.1, 0.0, -0.5))
     for parent, child, M in (("base_link", "mount", A), ("mount", "lidar", B)):
@@ -346,9 +345,9 @@ def test_tf_tree_chains_static_frames() -> None:
     np.testing.assert_allclose(make_transform(A[:3, 3], quat_from_matrix(A[:3, :3])), A,
                                atol=1e-12)
     tree.add("odom", "other", 0, np.zeros(3), np.array([0, 0, 0, 1.0]), static=True)
-    with pytest.raises(BagError, match="no TF link between 'odom' and 'lidar'"):
+    with pytest.raises(TransformError, match="no TF link between 'odom' and 'lidar'"):
         tree.lookup("odom", "lidar", 5)
-    with pytest.raises(BagError, match="frame 'base_link' has two parents"):
+    with pytest.raises(TransformError, match="frame 'base_link' has two parents"):
         tree.add("odom", "base_link", 6, np.zeros(3), np.array([0, 0, 0, 1.0]))
 
 
@@ -445,7 +444,7 @@ def test_decode_image_encodings() -> None:
     import cv2
     from types import SimpleNamespace
 
-    from seal_train.sources.bag_topics import decode_image
+    from seal_ros.core.images import decode_image
 
     rgb = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     padded = np.zeros((5, 24), dtype=np.uint8)  # step 24 > 7 * 3: row padding is cropped

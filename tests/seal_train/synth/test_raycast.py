@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from seal_ros.core.transforms import rigid
 from seal_train.synth.raycast import Kind, Primitives, cast, expand_pairs, surface_at
 from seal_train.synth.render import trace
-from seal_train.sources.geometry import rigid
 from seal_train.synth.rig import TileRanges, build_lidar, yaw_rotation
 
 

@@ -1,0 +1,161 @@
+"""The hooks of the training loop: checkpoints and resume, NaN guard, logging, timing.
+
+Each acts at the loop points of :class:`seal_train.engine.trainer.Hook` (after Pointcept's
+``pointcept/engines/hooks/misc.py``). Give them to the trainer in this order:
+``[CheckpointHook, NanGuardHook, LogHook, TimerHook]``: the guard stops a run before a bad loss is
+logged or its weights saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seal_train.engine.checkpoint import load_checkpoint, save_checkpoint
+from seal_train.engine.distributed import barrier
+from seal_train.engine.trainer import Hook
+from seal_train.errors import TrainingError
+
+__all__ = ["CheckpointHook", "LogHook", "NanGuardHook", "TimerHook", "changed_keys"]
+
+log = logging.getLogger(__name__)
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config mappings."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+class CheckpointHook(Hook):
+    """Resume from ``path`` when it exists (and ``resume``); write it atomically, complete (model,
+    optimiser, schedule, scaler, counters, RNG states, ``config``), at every epoch's end."""
+
+    def __init__(self, path: Path, config: dict[str, Any], resume: bool = True) -> None:
+        self.path, self.config, self.resume = Path(path), config, resume
+
+    def before_train(self) -> None:
+        t = self.trainer
+        if not (self.resume and self.path.is_file()):
+            return
+        t.state, payload = load_checkpoint(self.path, t.model, t.optimizer, t.scheduler,
+                                           t.scaler, restore_rng=True)
+        log.info("resumed from %s at epoch %d, step %d", self.path, t.state.epoch, t.state.step)
+        changed = changed_keys(payload.get("config") or {}, self.config)
+        if changed:
+            log.warning("resuming with a config that differs from the checkpoint's in %s; the "
+                        "optimiser and schedule continue from the checkpoint", changed)
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        if t.info.is_main:
+            save_checkpoint(self.path, t.model, t.state, t.optimizer, t.scheduler, t.scaler,
+                            self.config)
+        barrier(t.info)
+
+
+class NanGuardHook(Hook):
+    """Stop the run at a non-finite loss, naming the step, the last good checkpoint (``path``)
+    and ``advice``.
+
+    The step's loss stays on the device; the losses since the last check are read back on log
+    steps, so every epoch's end is checked before its checkpoint is written.
+    """
+
+    def __init__(self, path: Path, advice: str) -> None:
+        self.path, self.advice = Path(path), advice
+        self.pending: list[tuple[int, int, torch.Tensor]] = []  # (epoch, step, loss)
+
+    def after_step(self) -> None:
+        t = self.trainer
+        self.pending.append((t.epoch, t.state.step - 1, t.loss))
+        if t.log_step:
+            self.check()
+
+    def check(self) -> None:
+        if not self.pending:
+            return
+        finite = torch.isfinite(torch.stack([loss for _, _, loss in self.pending]))
+        bad = (~finite).nonzero().flatten().tolist()
+        if bad:
+            epoch, step, loss = self.pending[bad[0]]
+            last = self.path if self.path.is_file() else "none (first epoch)"
+            raise TrainingError(f"loss is {loss.item()} at epoch {epoch}, step {step}; "
+                                f"stopping. The last good checkpoint is {last}. {self.advice}")
+        self.pending.clear()
+
+
+class LogHook(Hook):
+    """On log steps: one log line and TensorBoard points (rank 0, in ``tb_dir``) of the loss
+    (tag ``loss_tag``), the learning rate (``lr``) and the task's ``scalars`` of the step's
+    outputs; ``suffix`` formats those for the line."""
+
+    def __init__(self, tb_dir: Path | None, loss_tag: str,
+                 scalars: Callable[[Any], dict[str, float]] = lambda _: {},
+                 suffix: Callable[[dict[str, float]], str] = lambda _: "") -> None:
+        self.tb_dir, self.loss_tag, self.scalars, self.suffix = tb_dir, loss_tag, scalars, suffix
+        self.writer: Any = None
+        self.last_loss = float("nan")  # of the last log step
+
+    def before_train(self) -> None:
+        if self.trainer.info.is_main and self.tb_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.tb_dir))
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if not t.log_step:
+            return
+        self.last_loss = float(t.loss.item())
+        values = self.scalars(t.outputs)
+        if self.writer is not None:
+            self.writer.add_scalar(self.loss_tag, self.last_loss, t.state.step)
+            self.writer.add_scalar("lr", t.scheduler.get_last_lr()[0], t.state.step)
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, t.state.step)
+        log.info("epoch %d step %d/%d loss %.4f%s", t.epoch, t.step_in_epoch + 1,
+                 t.steps_per_epoch, self.last_loss, self.suffix(values))
+
+    def after_train(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class TimerHook(Hook):
+    """Throughput (``samples_per_step`` over all ranks) and the share of time spent waiting for
+    data, over the whole run (wall clock)."""
+
+    def __init__(self, samples_per_step: int) -> None:
+        self.samples_per_step = samples_per_step
+        self.start = self.seconds = self.wait_s = 0.0
+        self.samples = 0
+
+    def before_train(self) -> None:
+        self.start = time.perf_counter()
+
+    def after_step(self) -> None:
+        self.wait_s += self.trainer.data_wait_s
+        self.samples += self.samples_per_step
+
+    def after_train(self) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / max(self.seconds, 1e-9)
+
+    @property
+    def data_wait_share(self) -> float:
+        return self.wait_s / max(self.seconds, 1e-9)

@@ -1,0 +1,52 @@
+"""Builders: config records -> device, voxel grid, backbone, image teacher.
+
+One builder owns each component's hyperparameters, so pretraining, fine-tuning, probing and export
+build the same network from the same config, and a bad name fails here with the allowed ones.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seal_ros.config_files import parse_enum
+from seal_ros.core.minkunet import BACKBONES, MinkUNet
+from seal_ros.core.voxel_grid import VoxelGrid
+from seal_train.errors import ConfigError
+from seal_train.models.config import Backbone, Device, ModelConfig, TeacherConfig
+from seal_train.teachers import TEACHERS, ResNetTeacher
+
+__all__ = ["build_backbone", "build_grid", "build_teacher", "resolve_device"]
+
+
+def resolve_device(name: Device | str) -> torch.device:
+    """The torch device of a ``device`` setting.
+
+    Raises:
+        ConfigError: ``cuda`` without a CUDA device, or not a :class:`Device` name.
+    """
+    device = parse_enum(Device, name, "device")
+    if device is Device.AUTO:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is Device.CUDA and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available")
+    return torch.device(device.value)
+
+
+def build_grid(cfg: ModelConfig) -> VoxelGrid:
+    """The voxel grid ``model.grid`` (and ``model.voxel_size``) name."""
+    return VoxelGrid.from_name(cfg.grid, cfg.voxel_size, setting="model.grid")
+
+
+def build_backbone(cfg: ModelConfig, in_channels: int, out_channels: int | None = None
+                   ) -> MinkUNet:
+    """The MinkUNet ``model.backbone`` names, at ``model.width``."""
+    name = parse_enum(Backbone, cfg.backbone, "model.backbone")
+    return BACKBONES[name.value](in_channels=in_channels, out_channels=out_channels,
+                                 width=cfg.width)
+
+
+def build_teacher(cfg: TeacherConfig, feature_dim: int) -> ResNetTeacher:
+    """The frozen image trunk ``teacher.name`` names, with a trainable ``feature_dim`` head."""
+    if cfg.name not in TEACHERS:
+        raise ConfigError(f"teacher.name {cfg.name!r}: expected one of {sorted(TEACHERS)}")
+    return TEACHERS[cfg.name](cfg.weights, feature_dim, cfg.output_stride, cfg.stage)
