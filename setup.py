@@ -81,7 +81,7 @@ setup(
     entry_points={
         "console_scripts": [
             "seal-train = seal_train.__main__:main",
-            "seal_segmentation = seal_ros.node.ros_node:main",  # ros2 run seal_ros ...
+            "seal_segmentation = seal_ros.adapters.rclpy_node:main",  # ros2 run seal_ros ...
         ],
     },
     zip_safe=False,

@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 from seal_train.config import load_config
-from seal_train.engine.probe import ProbeConfig, probe
 from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
+from seal_train.engine.probe import ProbeConfig, probe
 from seal_train.sources.detect import open_split
 from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.superpixels.generate import generate

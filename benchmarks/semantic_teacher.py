@@ -39,8 +39,13 @@ from seal_ros.core.prediction import labels_from_logits
 from seal_ros.labels import IGNORE_CLASS
 from seal_train.sources.detect import open_split
 from seal_train.sources.frame import project
-from seal_train.teachers.resnet import (IMAGENET_MEAN, IMAGENET_STD, STAGE_DIMS, TRUNK_NAMES,
-                                        build_resnet50_teacher)
+from seal_train.teachers.resnet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STAGE_DIMS,
+    TRUNK_NAMES,
+    build_resnet50_teacher,
+)
 
 
 @dataclass(frozen=True)

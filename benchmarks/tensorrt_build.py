@@ -36,10 +36,11 @@ from seal_ros.core.engines import (
 )
 from seal_ros.core.minkunet import BACKBONES
 from seal_ros.core.sparse_net import GatherMinkUNet, tensorrt_profile
+from seal_ros.core.synthetic_scan import lidar_like_scan
 from seal_train.export import export_onnx
 from seal_train.export.fp16 import write_fp16
 from seal_train.export.onnx import EXPORTERS
-from seal_train.export.package import scan_inputs, synthetic_scan
+from seal_train.export.package import scan_inputs
 
 RUN_POINTS = (35_000, 120_000)
 
@@ -54,7 +55,7 @@ def _run(engine: TensorRTEngine, onnx_path: Path, stem_kernel: int, repeats: int
     reference = OnnxRuntimeEngine(onnx_path)
     out = []
     for points in RUN_POINTS:
-        xyz, feats = synthetic_scan(points, 1, seed=points)
+        xyz, feats = (torch.from_numpy(a) for a in lidar_like_scan(points, seed=points))
         features, inverse, maps = scan_inputs(xyz, feats, VoxelGrid.cylindrical(), stem_kernel)
         want = reference.infer(features, inverse, maps)
         got = engine.infer(features, inverse, maps)  # warm-up (RTX specialises here)

@@ -46,10 +46,11 @@ def bag_play_command(bag: Any, rate: Any) -> list[Any]:
 
 
 def generate_launch_description() -> Any:
-    from launch import LaunchDescription
     from launch.actions import ExecuteProcess, IncludeLaunchDescription, TimerAction
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     from launch.substitutions import LaunchConfiguration
+
+    from launch import LaunchDescription
 
     segment = segment_launch()
     forwarded = forwarded_arguments()

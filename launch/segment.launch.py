@@ -159,7 +159,8 @@ def declare_arguments(arguments: Sequence[tuple[str, str | None, str, Any]]) -> 
 
 
 def generate_launch_description() -> Any:
-    from launch import LaunchDescription
     from launch.actions import OpaqueFunction
+
+    from launch import LaunchDescription
 
     return LaunchDescription([*declare_arguments(ARGUMENTS), OpaqueFunction(function=_setup)])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text"]
+__all__ = ["atomic_path", "write_bytes", "write_text"]
 
 
 @contextmanager
@@ -43,3 +43,10 @@ def write_text(path: str | Path, text: str) -> Path:
         tmp.write_text(text)
     return Path(path)
 
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)

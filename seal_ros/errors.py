@@ -10,7 +10,7 @@ their ``reason`` is the short key the count goes under (diagnostics, ``skipped``
     SealError
     ├── CountedError (reason)
     │   ├── CodecError (CodecReason) ── ImageError
-    │   ├── InputError (seal_ros.node.pipeline.SkipReason)
+    │   ├── InputError (seal_ros.core.pipeline.SkipReason)
     │   ├── TransformError (TransformReason)
     │   └── FrameError (seal_train.sources.planned: a frame of a dataset) [also a DatasetError]
     ├── ConfigError, InterfaceError, TransportError, NetworkPolicyError, EngineError,
@@ -68,7 +68,7 @@ class ImageError(CodecError, ValueError):
 
 class InputError(CountedError):
     """An input message the node cannot process; it is skipped and counted under ``reason``
-    (a :class:`seal_ros.node.pipeline.SkipReason`)."""
+    (a :class:`seal_ros.core.pipeline.SkipReason`)."""
 
 
 class TransformReason(enum.StrEnum):

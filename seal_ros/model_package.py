@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from seal_ros.atomic_files import write_text
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import ConfigError
 
@@ -167,11 +168,8 @@ class ModelPackage:
                     data[key] = str(target.relative_to(path.parent.resolve()))
                 except ValueError:
                     pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100))
-        tmp.replace(path)
-        return path
+        return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
+                                               width=100))
 
     @classmethod
     def load(cls, path: str | Path) -> ModelPackage:

@@ -8,13 +8,13 @@ file in the same folder, then a rename, so a kill mid-write leaves the previous 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seal_ros.atomic_files import atomic_path
 from seal_ros.errors import SealError, TorchFileError
 
 __all__ = ["REFUSED", "load_torch_file", "save_torch_file"]
@@ -59,12 +59,6 @@ def load_torch_file(path: str | Path, what: str,
 
 def save_torch_file(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` (tensors and plain values) to ``path`` atomically; the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)

@@ -15,5 +15,9 @@ from seal_ros.adapters.loopback import loopback_env
 DOMAIN_ID = int(os.environ.get("SEAL_TEST_DOMAIN_ID") or 1 + os.getpid() % 200)
 os.environ.update(loopback_env(DOMAIN_ID))
 
-# tests/support (shared helpers) importable as ``support`` from every test module.
+# tests/support (shared helpers) importable as ``support`` from every test module. Both packages
+# are imported first: tests/seal_ros and tests/seal_train would otherwise shadow them as namespace
+# packages wherever the repository root is not on sys.path (e.g. the ``pytest`` entry script).
+import seal_train  # noqa: E402, F401
+
 sys.path.insert(0, str(Path(__file__).parent))

@@ -34,8 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from seal_ros.adapters.qos import (DEFAULT, LATCHED, SENSOR_DATA, Durability, QosProfile,
-                                   Reliability)
+from seal_ros.adapters.qos import DEFAULT, LATCHED, SENSOR_DATA, Durability, QosProfile, Reliability
 from seal_ros.errors import TransportError
 
 LOG = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from seal_ros.atomic_files import write_bytes
 from seal_ros.core import engine_names
 from seal_ros.core.engine_names import PRECISIONS
 from seal_ros.core.fold import spconv_state_from_checkpoint
@@ -266,9 +267,7 @@ class TensorRTEngine(Engine):
             start = time.perf_counter()
             plan = self._build(workspace_bytes)
             self.build_seconds = time.perf_counter() - start
-            tmp = self.engine_path.with_suffix(".tmp")
-            tmp.write_bytes(plan)
-            tmp.replace(self.engine_path)
+            write_bytes(self.engine_path, plan)
             log.info("tensorrt: built %s in %.0f s", self.engine_path, self.build_seconds)
         self.engine = None
         if not build_only:

@@ -76,8 +76,8 @@ def decode_image(msg: Any, where: str) -> np.ndarray:
     if encoding == "mono8":
         return np.repeat(pixels, 3, axis=2)
     if encoding.startswith("bgr"):
-        return np.ascontiguousarray(pixels[:, :, 2::-1])
-    return np.ascontiguousarray(pixels[:, :, :3])
+        return pixels[:, :, 2::-1].copy()
+    return pixels[:, :, :3].copy()  # a copy even when the bytes are already RGB: callers paint
 
 
 def decode_mask(msg: Any, where: str) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""The segmentation node: ROS-free logic plus thin middleware adapters (DESIGN.md decisions 4, 5).
+"""The segmentation node's ROS-free logic (DESIGN.md decisions 4, 5); the middleware adapters
+that run it live in :mod:`seal_ros.adapters` (rclpy, DDS), the per-scan compute in
+:mod:`seal_ros.core.pipeline`.
 
 Contract between the parts (every adapter and the replay tool rely on it):
 
@@ -34,7 +36,8 @@ Contract between the parts (every adapter and the replay tool rely on it):
   ``spin_once(timeout_s)`` which processes the oldest of the newest ``queue_size`` pending scans
   (older ones are dropped and counted; outputs stay in time order). Outputs nobody subscribes to
   are not computed.
-  ``seal_ros.node.dds_node`` is the reference adapter.
+  Topics, their QoS and roles, name resolution and the shared feed / worker loops are in
+  :mod:`seal_ros.node.topics`; ``seal_ros.adapters.dds_node`` is the reference adapter.
 - Parameters: :mod:`seal_ros.node.params` (``config/segment.param.yaml``); the model:
   :class:`seal_ros.model_package.ModelPackage`.
 """
@@ -46,8 +49,8 @@ from typing import Any, Protocol
 from seal_ros.lazy import lazy_exports
 
 _EXPORTS = {
-    "seal_ros.node.core": ("Endpoint", "SegmentationNode", "TOPICS"),
-    "seal_ros.node.pipeline": ("Pipeline", "ScanResult", "SkipReason"),
+    "seal_ros.node.core": ("SegmentationNode",),
+    "seal_ros.node.topics": ("Endpoint", "Role", "TOPICS", "TopicNames"),
     "seal_ros.node.model": ("load_engine", "open_pipeline"),
     "seal_ros.node.params": ("NodeParams", "load_params"),
     "seal_ros.node.diagnostics": ("NodeCounters",),

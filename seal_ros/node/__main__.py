@@ -2,6 +2,6 @@
 
 import sys
 
-from seal_ros.node.dds_node import main
+from seal_ros.adapters.dds_node import main
 
 sys.exit(main())

@@ -19,9 +19,10 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from seal_ros.core.pipeline import Pipeline, ScanResult, SkipReason
 from seal_ros.core.transforms import TransformTree
 from seal_ros.errors import ConfigError, InputError, TransformError
 from seal_ros.model_package import ModelPackage
@@ -30,82 +31,11 @@ from seal_ros.node.diagnostics import DiagnosticsMonitor, NodeCounters
 from seal_ros.node.outputs import MessageFactory, filter_class_ids, palette_lut
 from seal_ros.node.overlay import CameraOverlays, NoOverlay
 from seal_ros.node.params import NodeParams
-from seal_ros.node.pipeline import Pipeline, ScanResult, SkipReason
+from seal_ros.node.topics import TOPICS, Endpoint, overlay_topic, publications, subscriptions
 
-__all__ = ["Endpoint", "SegmentationNode", "TOPICS", "camera_info_topic", "image_topic",
-           "overlay_topic", "publications", "subscriptions"]
+__all__ = ["SegmentationNode"]
 
 log = logging.getLogger(__name__)
-
-TOPICS = {
-    "input": "~/input/pointcloud",
-    "segmentation": "~/output/segmentation",
-    "visualization": "~/output/visualization",
-    "filtered": "~/output/filtered",
-    "timing": "~/output/timing",
-    "info": "~/output/info",
-    "diagnostics": "/diagnostics",
-    "tf": "/tf",
-    "tf_static": "/tf_static",
-}
-"""Node-relative topic names (adapters expand ``~`` and apply remappings)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One topic the node reads or writes.
-
-    Attributes:
-        topic: node-relative name (``~/...``) or absolute (``/tf``).
-        msgtype: ROS type name.
-        qos: ``sensor`` (best effort, keep-last 5), ``default`` (reliable, 10) or ``latched``
-            (reliable, transient local, 1).
-        camera: the camera name for per-camera topics, else "".
-    """
-
-    topic: str
-    msgtype: str
-    qos: str
-    camera: str = ""
-
-
-def image_topic(camera: str) -> str:
-    return f"~/input/{camera}/image"
-
-
-def camera_info_topic(camera: str) -> str:
-    return f"~/input/{camera}/camera_info"
-
-
-def overlay_topic(camera: str) -> str:
-    return f"~/output/{camera}/overlay"
-
-
-def subscriptions(params: NodeParams) -> list[Endpoint]:
-    """Topics a node with ``params`` reads (cameras add image, camera_info and TF)."""
-    out = [Endpoint(TOPICS["input"], "sensor_msgs/msg/PointCloud2", "sensor")]
-    for cam in params.cameras.names:
-        out += [Endpoint(image_topic(cam), "sensor_msgs/msg/Image", "sensor", cam),
-                Endpoint(camera_info_topic(cam), "sensor_msgs/msg/CameraInfo", "sensor", cam)]
-    if params.cameras.names:
-        out += [Endpoint(TOPICS["tf_static"], "tf2_msgs/msg/TFMessage", "latched"),
-                Endpoint(TOPICS["tf"], "tf2_msgs/msg/TFMessage", "default")]
-    return out
-
-
-def publications(params: NodeParams) -> list[Endpoint]:
-    """Topics a node with ``params`` writes."""
-    cloud = "sensor_msgs/msg/PointCloud2"
-    out = [Endpoint(TOPICS["segmentation"], cloud, "sensor"),
-           Endpoint(TOPICS["visualization"], cloud, "sensor"),
-           Endpoint(TOPICS["filtered"], cloud, "sensor")]
-    out += [Endpoint(overlay_topic(cam), "sensor_msgs/msg/Image", "sensor", cam)
-            for cam in params.cameras.names]
-    out += [Endpoint(TOPICS["timing"], "seal_msgs/msg/SegmentationTiming", "default"),
-            Endpoint(TOPICS["info"], "seal_msgs/msg/SegmentationInfo", "latched"),
-            Endpoint(TOPICS["diagnostics"], "diagnostic_msgs/msg/DiagnosticArray", "default")]
-    return out
-
 
 class SegmentationNode:
     """Segments PointCloud2 scans; publishes labelled clouds, overlays, timings and diagnostics.

@@ -2,7 +2,7 @@
 
 ``onnxruntime`` and ``tensorrt`` run the package's ONNX; ``torch`` and ``gather`` run its
 ``checkpoint`` (weights). :func:`open_pipeline` builds the engine, wraps it in a
-:class:`~seal_ros.node.pipeline.Pipeline` and runs one warm-up scan, which checks that the engine's
+:class:`~seal_ros.core.pipeline.Pipeline` and runs one warm-up scan, which checks that the engine's
 output width equals the package's class count.
 """
 
@@ -13,11 +13,11 @@ import logging
 import torch
 
 from seal_ros.core.engines import ENGINES, Engine
+from seal_ros.core.pipeline import Pipeline
 from seal_ros.core.sparse_net import tensorrt_profile as network_profile
 from seal_ros.errors import ConfigError, EngineError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.params import NodeParams
-from seal_ros.node.pipeline import Pipeline
 
 __all__ = ["load_engine", "open_pipeline", "tensorrt_profile"]
 

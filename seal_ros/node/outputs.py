@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from seal_ros.core import codec, output_clouds
+from seal_ros.core.pipeline import UNLABELLED_ID, ScanResult
 from seal_ros.errors import ConfigError
 from seal_ros.model_package import ModelPackage
-from seal_ros.node.pipeline import UNLABELLED_ID, ScanResult
 
 __all__ = ["MessageFactory", "filter_class_ids", "palette_lut"]
 

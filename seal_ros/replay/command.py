@@ -37,9 +37,9 @@ from seal_ros.errors import SealError
 from seal_ros.labels import LabelMap, PackageLabels, find_label_map, match_package
 from seal_ros.model_package import ModelPackage
 from seal_ros.node import NODE_NAME
-from seal_ros.node.core import TOPICS, SegmentationNode
-from seal_ros.node.dds_node import TopicNames
+from seal_ros.node.core import SegmentationNode
 from seal_ros.node.params import ENGINES, load_params
+from seal_ros.node.topics import TOPICS, TopicNames
 from seal_ros.replay.bag import CloudBag, OutputBag
 from seal_ros.replay.metrics import LatencyStats
 

@@ -28,9 +28,8 @@ from pathlib import Path
 
 from seal_ros.core.engine_names import PRECISIONS
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
-from seal_ros.errors import SealError
+from seal_ros.errors import ConfigError, SealError
 from seal_ros.model_package import Profile
-from seal_train.errors import ConfigError
 from seal_train.export.onnx import EXPORTERS
 
 log = logging.getLogger(__name__)

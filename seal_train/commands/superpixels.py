@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.sources.detect import open_source
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.sources import SOURCES, SlicSource, make_source

@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 
 log = logging.getLogger(__name__)
 FORMATS = ("nuscenes", "kitti", "rosbag")

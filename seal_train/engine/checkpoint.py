@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from seal_ros.errors import ConfigError
 from seal_ros.torch_files import load_torch_file, save_torch_file
-from seal_train.errors import ConfigError
 
 
 @dataclass

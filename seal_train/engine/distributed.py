@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
+from seal_ros.errors import TrainingError
 from seal_train.engine.checkpoint import load_checkpoint, save_checkpoint
 from seal_train.engine.distributed import barrier
 from seal_train.engine.trainer import Hook
-from seal_train.errors import TrainingError
 
 __all__ = ["CheckpointHook", "LogHook", "NanGuardHook", "TimerHook", "changed_keys"]
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from seal_ros.errors import ConfigError
 from seal_train.config import save_config, to_dict
 from seal_train.engine.distributed import DistInfo, barrier, cleanup, init_distributed
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
@@ -23,7 +24,6 @@ from seal_train.engine.optim import build_optimizer, build_scheduler
 from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.engine.sampler import GlobalBatchSampler
 from seal_train.engine.trainer import MicroBatches, Trainer
-from seal_train.errors import ConfigError
 from seal_train.losses import superpixel_infonce
 from seal_train.models import (
     PretrainModel,

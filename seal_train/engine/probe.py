@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from seal_ros.core.metrics import ConfusionMatrix, SegmentationScores
 from seal_ros.core.prediction import labels_from_logits
+from seal_ros.errors import ConfigError
 from seal_ros.labels import IGNORE_CLASS
 from seal_ros.torch_files import load_torch_file, save_torch_file
 from seal_train.config import from_dict, save_config, to_dict
 from seal_train.engine.checkpoint import load_checkpoint
 from seal_train.engine.pretrain_config import DataConfig, Device, ModelConfig, PretrainConfig
-from seal_train.errors import ConfigError
 from seal_train.evaluation import write_report
 from seal_train.models import (
     MinkUNet,

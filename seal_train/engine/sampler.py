@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import torch
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 
 
 class GlobalBatchSampler:

@@ -19,8 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from seal_ros.atomic_files import atomic_path
 from seal_ros.core.engines import fp16_onnx_path as fp16_path  # where the engine looks for it
-from seal_train.errors import ExportError
+from seal_ros.errors import ExportError
 
 __all__ = ["fp16_path", "to_fp16", "write_fp16"]
 
@@ -92,11 +93,9 @@ def write_fp16(onnx_path: str | Path) -> Path:
     import onnx
 
     out = fp16_path(onnx_path)
-    tmp = out.with_suffix(".tmp")
-    try:
-        onnx.save(to_fp16(onnx.load(str(onnx_path))), str(tmp))
-    except ExportError as err:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(f"{onnx_path}: {err}") from err
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        try:
+            onnx.save(to_fp16(onnx.load(str(onnx_path))), str(tmp))
+        except ExportError as err:
+            raise ExportError(f"{onnx_path}: {err}") from err
     return out

@@ -32,10 +32,11 @@ from typing import Any
 
 import torch
 
+from seal_ros.atomic_files import atomic_path
 from seal_ros.core.fold import spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import NUM_LEVELS, build_kernel_maps
 from seal_ros.core.sparse_net import GatherMinkUNet, dynamic_dims, input_names, network_inputs
-from seal_train.errors import ExportError
+from seal_ros.errors import ExportError
 
 __all__ = ["EXPORTERS", "ExportError", "TENSORRT_OPS", "check_export_options", "check_tensorrt_ops",
            "export_example", "export_onnx"]
@@ -250,19 +251,15 @@ def export_onnx(
     if len(example_inputs) != n_inputs:
         raise ExportError(f"expected {n_inputs} example inputs, got {len(example_inputs)}")
     _check_example(example_inputs, stem_kernel)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".onnx.tmp")
-    try:
-        model = _trace(net, example_inputs, tmp, exporter, optimize)
-        _strip_debug_metadata(model)
-        onnx.checker.check_model(model, full_check=True)
-        onnx.save(model, str(tmp))
-    except Exception as err:  # exporter errors are of many types
-        tmp.unlink(missing_ok=True)
-        raise ExportError(f"{out_path}: ONNX export ({exporter}) failed: {err}") from err
-    problems = check_tensorrt_ops(model)
-    if problems:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(f"{out_path}: not deployable with TensorRT: " + "; ".join(problems))
-    tmp.replace(out_path)
+    with atomic_path(out_path) as tmp:
+        try:
+            model = _trace(net, example_inputs, tmp, exporter, optimize)
+            _strip_debug_metadata(model)
+            onnx.checker.check_model(model, full_check=True)
+            onnx.save(model, str(tmp))
+        except Exception as err:  # exporter errors are of many types
+            raise ExportError(f"{out_path}: ONNX export ({exporter}) failed: {err}") from err
+        problems = check_tensorrt_ops(model)
+        if problems:
+            raise ExportError(f"{out_path}: not deployable with TensorRT: " + "; ".join(problems))
     return out_path

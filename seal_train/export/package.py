@@ -15,7 +15,6 @@ place.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,18 +24,17 @@ import torch
 
 from seal_ros.core.kernel_maps import KernelMaps, build_kernel_maps
 from seal_ros.core.sparse_net import GatherMinkUNet, network_inputs
+from seal_ros.core.synthetic_scan import lidar_like_scan
 from seal_ros.core.voxel_grid import VoxelGrid
 from seal_ros.core.voxelize import voxelize
-from seal_ros.errors import SealError
+from seal_ros.errors import ExportError, SealError
 from seal_ros.model_package import InputSpec, ModelPackage, Profile
 from seal_ros.torch_files import save_torch_file
-from seal_train.errors import ExportError
 from seal_train.export.fp16 import write_fp16
 from seal_train.export.onnx import EXPORTERS, check_export_options, export_onnx
 from seal_train.export.source import ExportSource
 
-__all__ = ["ExportResult", "build_tensorrt_engine", "export_package", "scan_inputs",
-           "synthetic_scan"]
+__all__ = ["ExportResult", "build_tensorrt_engine", "export_package", "scan_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +54,6 @@ class ExportResult:
     max_rel_error: float  # onnxruntime vs torch gather network on the check scan
     check_points: int  # points of the check scan
     seconds: float
-
-
-def synthetic_scan(points: int, channels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A LiDAR-like scan: ground ring, vertical walls, free-standing clutter.
-
-    Returns:
-        xyz (N, 3) float32 sensor frame, metres; features (N, channels) float32 in [0, 1).
-    """
-    gen = torch.Generator().manual_seed(seed)
-
-    def rand(n: int) -> torch.Tensor:
-        return torch.rand(n, generator=gen)
-
-    n_ground, n_wall = points // 2, points // 4
-    n_free = points - n_ground - n_wall
-    wall_r, wall_phi = 8 + 32 * rand(12), 2 * math.pi * rand(12)  # 12 walls, ~20 deg wide
-    wall = torch.randint(12, (n_wall,), generator=gen)
-    r = torch.cat([3 + 47 * rand(n_ground).sqrt(),  # ground: denser near the sensor
-                   wall_r[wall] + 0.05 * rand(n_wall), 3 + 37 * rand(n_free)])
-    phi = torch.cat([2 * math.pi * rand(n_ground), wall_phi[wall] + 0.35 * rand(n_wall),
-                     2 * math.pi * rand(n_free)])
-    z = torch.cat([-1.8 + 0.15 * rand(n_ground), -1.8 + 4.3 * rand(n_wall),
-                   -1.8 + 4.3 * rand(n_free)])
-    xyz = torch.stack([r * phi.cos(), r * phi.sin(), z], dim=1).float()
-    return xyz, rand(points * channels).reshape(points, channels)
 
 
 def scan_inputs(xyz: torch.Tensor, features: torch.Tensor, grid: VoxelGrid, stem_kernel: int
@@ -161,7 +134,7 @@ def export_package(
     export_onnx(net, onnx_path, overwrite=True, optimize=optimize, exporter=exporter)
     fp16 = write_fp16(onnx_path)  # what TensorRT builds for precision fp16
 
-    xyz, feats = synthetic_scan(check_points, channels, seed)
+    xyz, feats = (torch.from_numpy(a) for a in lidar_like_scan(check_points, seed, channels))
     features, inverse, maps = scan_inputs(xyz, feats, source.grid, stem_kernel)
     got = OnnxRuntimeEngine(onnx_path).infer(features, inverse, maps)
     with torch.no_grad():

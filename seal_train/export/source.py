@@ -25,9 +25,8 @@ import torch
 
 from seal_ros.core.fold import infer_spec, spconv_state_from_checkpoint
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
-from seal_ros.errors import SealError
+from seal_ros.errors import ExportError, SealError
 from seal_ros.torch_files import load_torch_file
-from seal_train.errors import ExportError
 
 __all__ = ["ExportSource", "load_export_source"]
 

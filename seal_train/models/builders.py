@@ -11,7 +11,7 @@ import torch
 from seal_ros.config_files import parse_enum
 from seal_ros.core.minkunet import BACKBONES, MinkUNet
 from seal_ros.core.voxel_grid import VoxelGrid
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.models.config import Backbone, Device, ModelConfig, TeacherConfig
 from seal_train.teachers import TEACHERS, ResNetTeacher
 

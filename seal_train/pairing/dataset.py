@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seal_train.pairing.augment import (PairedView, drop_cuboid, hflip_images, resize,
-                                        resized_crop, rotate_flip_points)
+from seal_train.pairing.augment import (
+    PairedView,
+    drop_cuboid,
+    hflip_images,
+    resize,
+    resized_crop,
+    rotate_flip_points,
+)
 from seal_train.sources.detect import FrameSource
 from seal_train.sources.frame import Frame, project
 from seal_train.superpixels.store import SuperpixelStore

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seal_train.errors import BagError
+from seal_ros.errors import BagError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from seal_train.errors import DatasetError
+from seal_ros.errors import DatasetError
 from seal_train.sources.frame import Frame
 
 

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seal_ros.core.projection import MIN_DEPTH_M, project_points
-from seal_ros.errors import ConfigError
-from seal_train.errors import DatasetError
+from seal_ros.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:
     from seal_ros.labels import LabelMap

@@ -38,11 +38,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap, load_label_map
-from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
-from seal_train.sources.kitti_files import (dir_sizes, png_size, read_calib, read_poses,
-                                             read_stamps_ns)
+from seal_train.sources.kitti_files import (
+    dir_sizes,
+    png_size,
+    read_calib,
+    read_poses,
+    read_stamps_ns,
+)
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
 from seal_train.sources.splits import SPLIT_DIR, read_split_file, split_file
 

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from seal_ros.core.transforms import camera_from_lidar
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.nuscenes_tables import open_devkit, pose_to_matrix, split_scenes
 from seal_train.sources.planned import FrameError, OnError, PlannedSource

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seal_ros.core.transforms import make_transform, quat_from_matrix
-from seal_train.errors import DatasetError
+from seal_ros.errors import DatasetError
 from seal_train.sources.splits import SPLIT_DIR, read_split_file, split_file
 
 if TYPE_CHECKING:

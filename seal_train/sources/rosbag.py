@@ -29,9 +29,8 @@ import numpy as np
 from seal_ros.core.codec import XYZ, decode, read_field, read_points, stamp_to_ns
 from seal_ros.core.images import decode_image, decode_mask
 from seal_ros.core.transforms import TransformTree, camera_from_lidar
-from seal_ros.errors import CodecError, TransformError
+from seal_ros.errors import BagError, CodecError, DatasetError, TransformError
 from seal_ros.labels import LabelMap, load_label_map
-from seal_train.errors import BagError, DatasetError
 from seal_train.sources.bag_topics import CameraTopics, expand_bags, select_topics
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.planned import FrameError, OnError, PlannedSource

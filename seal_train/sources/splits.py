@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from seal_train.errors import DatasetError
+from seal_ros.errors import DatasetError
 
 __all__ = ["SPLIT_DIR", "read_split_file", "split_file", "write_split_files"]
 

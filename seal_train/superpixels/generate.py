@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.sources.detect import FrameSource
 from seal_train.sources.frame import CameraView
 from seal_train.superpixels.sources import SuperpixelSource

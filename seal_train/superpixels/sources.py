@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seal_train.errors import ConfigError, DatasetError
+from seal_ros.errors import ConfigError, DatasetError
 from seal_train.sources.frame import CameraView
 from seal_train.superpixels.store import NO_SEGMENT, densify
 

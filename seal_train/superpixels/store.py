@@ -7,7 +7,6 @@ stable id and written atomically, so an interrupted run resumes where it stopped
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seal_train.errors import DatasetError
+from seal_ros.atomic_files import write_bytes
+from seal_ros.errors import DatasetError
 
 NO_SEGMENT = 65535
 STORE_VERSION = 1
@@ -80,7 +80,7 @@ class SuperpixelStore:
                 f"Use another --out or --overwrite")
         self.root.mkdir(parents=True, exist_ok=True)
         if existing != manifest:
-            _atomic_write_bytes(self.root / MANIFEST,
+            write_bytes(self.root / MANIFEST,
                                 yaml.safe_dump(manifest.to_dict(), sort_keys=True).encode())
 
     def has(self, image_id: str) -> bool:
@@ -97,7 +97,7 @@ class SuperpixelStore:
         if not ok:
             raise DatasetError(f"superpixels for {image_id}: PNG encoding failed")
         path = self.path(image_id)
-        _atomic_write_bytes(path, png.tobytes())
+        write_bytes(path, png.tobytes())
         return path
 
     def read(self, image_id: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -114,10 +114,3 @@ class SuperpixelStore:
         if shape is not None and segments.shape != tuple(shape):
             raise DatasetError(f"{path}: superpixels are {segments.shape}, image is {tuple(shape)}")
         return segments
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

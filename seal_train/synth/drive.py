@@ -17,15 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from seal_ros.core.transforms import camera_from_lidar, rigid
+from seal_ros.errors import ConfigError
 from seal_ros.labels import LabelMap
-from seal_train.errors import ConfigError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.synth.appearance import Look
 from seal_train.synth.raycast import Primitives
 from seal_train.synth.record import CAMERA_NAMES, POINT_CHANNELS, SynthFrame, SynthScene
 from seal_train.synth.render import CAMERA_FAR_M, render_camera, scan_lidar
-from seal_train.synth.rig import (PinholeCamera, SpinningLidar, build_cameras, build_lidar,
-                                  yaw_rotation)
+from seal_train.synth.rig import (
+    PinholeCamera,
+    SpinningLidar,
+    build_cameras,
+    build_lidar,
+    yaw_rotation,
+)
 from seal_train.synth.town import LANE_WIDTH_M, Town, build_town
 
 log = logging.getLogger(__name__)

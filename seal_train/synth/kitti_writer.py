@@ -32,8 +32,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError
 from seal_train.sources.kitti import MASK_DIR_PREFIX
 from seal_train.sources.kitti_files import TIMES_NS_FILE
 from seal_train.sources.splits import SPLIT_DIR, write_split_files

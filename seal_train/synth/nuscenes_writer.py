@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 
 from seal_ros.core.transforms import camera_from_lidar
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError
 from seal_train.sources.nuscenes import LIDAR_CHANNEL, ORACLE_DIR, POINT_CHANNELS
 from seal_train.sources.nuscenes_tables import matrix_to_pose
 from seal_train.sources.splits import SPLIT_DIR, write_split_files

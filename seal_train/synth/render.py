@@ -10,10 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seal_train.synth.appearance import (Look, ground_texture, lidar_intensity, object_texture,
-                                         shade, sky_color)
+from seal_train.synth.appearance import (
+    Look,
+    ground_texture,
+    lidar_intensity,
+    object_texture,
+    shade,
+    sky_color,
+)
 from seal_train.synth.raycast import Primitives, cast, expand_pairs, ground_hits, surface_at
-from seal_train.synth.rig import PinholeCamera, SpinningLidar, TileRanges, TiledRays
+from seal_train.synth.rig import PinholeCamera, SpinningLidar, TiledRays, TileRanges
 from seal_train.synth.town import Town
 
 WINDOW_COLOR = np.array([0.12, 0.16, 0.24], dtype=np.float32)

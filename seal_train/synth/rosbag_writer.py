@@ -31,8 +31,8 @@ import numpy as np
 
 from seal_ros.core.codec import PointFieldType, encode
 from seal_ros.core.transforms import quat_from_matrix
+from seal_ros.errors import BagError
 from seal_ros.labels import LABEL_MAP_FILE
-from seal_train.errors import BagError
 from seal_train.synth.record import SynthScene
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,14 @@ def _static_rig(scene: SynthScene) -> tuple[np.ndarray, list[tuple[str, np.ndarr
 
 def write_scene_bag(scene: SynthScene, bag: Path, storage: str = "mcap") -> Path:
     """Write one scene to the rosbag2 folder ``bag`` (which must not exist)."""
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 

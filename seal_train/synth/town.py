@@ -14,7 +14,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.synth.raycast import Kind, Primitives
 from seal_train.synth.record import SynthBox
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seal_ros.errors import ConfigError
 from seal_ros.torch_files import load_torch_file
-from seal_train.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import queue
 import subprocess
@@ -20,12 +19,10 @@ PLAYER = Path(__file__).with_name("dds_player.py")
 
 
 def node_helpers() -> ModuleType:
-    """tests/seal_ros/node/node_helpers.py (tiny packages, messages), loaded by path."""
-    path = REPO / "tests" / "seal_ros" / "node" / "node_helpers.py"
-    spec = importlib.util.spec_from_file_location("node_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """:mod:`support.node_helpers` (tiny packages, messages)."""
+    import support.node_helpers
+
+    return support.node_helpers
 
 
 def write_drive_bag(out: Path, frames: int = 3, azimuth_steps: int = 512) -> Path:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-    from seal_ros.node.ros_node import message_class as get_message
+    from seal_ros.adapters.rclpy_node import message_class as get_message
 
     rclpy = init_rclpy()
     node = rclpy.create_node("seal_test_peer")

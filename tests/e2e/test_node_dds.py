@@ -23,9 +23,9 @@ from seal_ros.adapters.dds_types import (
     SegmentationTiming_,
 )
 
-
 sys.path.insert(0, str(Path(__file__).parent))  # the e2e helpers beside this file
 import node_processes as procs  # noqa: E402
+
 h = procs.node_helpers()
 STORE = interfaces.typestore()
 PREFIX = "/seal_segmentation"

@@ -6,7 +6,7 @@ The labels equal offline inference byte for byte in CDR, every output arrives (s
 visualization, filtered, the camera overlay, timing, latched info, ``/diagnostics``), and
 parameters set from a params file take effect (the filter, the diagnostics limits, the camera).
 
-- ``seal_ros.node.ros_node`` (what ``ros2 run seal_ros seal_segmentation`` starts) on rclpy:
+- ``seal_ros.adapters.rclpy_node`` (what ``ros2 run seal_ros seal_segmentation`` starts) on rclpy:
   everything ROS 2 to ROS 2, with native ``seal_msgs`` and ``tf2_msgs`` types.
 - ``python -m seal_ros.node`` on cyclonedds with the same peer: rclpy publishes what the DDS
   transport receives, and rclpy receives what it publishes (Fast DDS <-> Cyclone, both ways).
@@ -168,7 +168,7 @@ def _drive(node_args: list[str], drive, domain: int, out: Path) -> procs.Process
 @pytest.mark.timeout(300)
 def test_rclpy_node_segments_what_a_ros2_node_sends(drive, domain_id, tmp_path):
     params = drive[-1]
-    node = _drive(["-m", "seal_ros.node.ros_node", "--ros-args", "--params-file", str(params),
+    node = _drive(["-m", "seal_ros.adapters.rclpy_node", "--ros-args", "--params-file", str(params),
                    "-r", f"__node:={PREFIX[1:]}"], drive, domain_id, tmp_path / "out")
     log = "".join(node.stderr)
     assert f"subscribe  {PREFIX}/input/pointcloud" in log

@@ -16,9 +16,9 @@ from seal_ros import interfaces
 from seal_ros.core import codec
 from seal_ros.replay import replay
 
-
 sys.path.insert(0, str(Path(__file__).parent))  # the e2e helpers beside this file
 import node_processes as procs  # noqa: E402
+
 h = procs.node_helpers()
 PREFIX = "/seal_segmentation"
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from seal_ros.node.core import publications, subscriptions
 from seal_ros.node.params import ENGINES, NodeParams, load_params
+from seal_ros.node.topics import publications, subscriptions
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / "launch" / "segment.launch.py"

@@ -39,9 +39,8 @@ def main() -> int:
     rclpy = init_rclpy()
     from geometry_msgs.msg import TransformStamped
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import Header
-
     from seal_msgs.msg import SegmentationInfo, SegmentationTiming
+    from std_msgs.msg import Header
     from tf2_msgs.msg import TFMessage
 
     node = rclpy.create_node("seal_rosidl_roundtrip")

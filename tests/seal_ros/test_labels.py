@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from seal_ros.errors import ConfigError
-from seal_ros.labels import (BUILTIN_DIR, LabelMap, find_label_map, load_label_map, match_package,
-                             palette_for)
+from seal_ros.labels import (
+    BUILTIN_DIR,
+    LabelMap,
+    find_label_map,
+    load_label_map,
+    match_package,
+    palette_for,
+)
 from seal_ros.model_package import ModelPackage
 
 

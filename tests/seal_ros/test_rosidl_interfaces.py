@@ -129,8 +129,8 @@ def test_type_hash_matches_rosbags(built, store, msgtype: str) -> None:
 def test_the_node_resolves_the_built_types(built) -> None:
     """What the rclpy adapter publishes and subscribes with (``rosidl_runtime_py``, whose
     ``get_message`` it would use, is not among the ROS 2 PyPI wheels)."""
+    from seal_ros.adapters.rclpy_node import message_class
     from seal_ros.errors import ConfigError
-    from seal_ros.node.ros_node import message_class
 
     assert message_class("seal_msgs/msg/SegmentationTiming") is _class(SEAL_TYPES[1])
     assert message_class("seal_msgs/msg/SegmentationInfo") is _class(SEAL_TYPES[0])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from seal_ros.errors import ConfigError
 from seal_train.config import load_config, save_config
-from seal_train.errors import ConfigError
 
 
 @dataclass(frozen=True)

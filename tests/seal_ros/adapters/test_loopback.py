@@ -71,7 +71,7 @@ def test_the_node_refuses_to_start_a_participant_without_the_rule() -> None:
     env = loopback_env(42)
     env.pop(DISCOVERY_RANGE)
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "seal_ros.node.ros_node"], env=env,
+    result = subprocess.run([sys.executable, "-m", "seal_ros.adapters.rclpy_node"], env=env,
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 1
     assert "error: SEAL_LOOPBACK_ONLY=1 but a ROS 2 participant would be visible" in result.stderr

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from seal_ros.core.codec import (DATATYPE_DTYPES, CloudData, FieldSpec, PointFieldType, cloud_dtype,
-                                 decode, encode, finite_mask, read_field, read_points)
+from seal_ros.core.codec import (
+    DATATYPE_DTYPES,
+    CloudData,
+    FieldSpec,
+    PointFieldType,
+    cloud_dtype,
+    decode,
+    encode,
+    finite_mask,
+    read_field,
+    read_points,
+)
 from seal_ros.errors import CodecError
 
 TS = get_typestore(Stores.ROS2_HUMBLE)

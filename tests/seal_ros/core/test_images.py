@@ -23,6 +23,19 @@ def test_raw_encodings_and_buffer_kinds():
     assert decode_image(rgba, "cam")[0, 1].tolist() == [4, 5, 6]
 
 
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "mono8"])
+def test_decoded_image_is_a_writable_copy_of_read_only_bytes(encoding):
+    """rclpy hands over immutable bytes; the overlay paints into what decode_image returns."""
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "mono8": 1}[encoding]
+    data = bytes(range(2 * 3 * channels))
+    img = SimpleNamespace(height=2, width=3, step=3 * channels, encoding=encoding,
+                          data=np.frombuffer(data, dtype=np.uint8))
+    rgb = decode_image(img, "cam")
+    assert rgb.flags.writeable and rgb.flags.c_contiguous
+    rgb[:] = 0
+    assert data == bytes(range(2 * 3 * channels))
+
+
 def test_errors_name_the_source_and_stay_value_errors():
     img = SimpleNamespace(height=2, width=3, step=12, encoding="16UC1",
                           data=np.zeros(24, np.uint8))

@@ -13,8 +13,13 @@ import pytest
 import torch
 
 from seal_ros.core import kernel_maps
-from seal_ros.core.kernel_maps import (ConvMap, KernelMaps, build_kernel_maps, grid_shape,
-                                      spconv_spatial_shapes)
+from seal_ros.core.kernel_maps import (
+    ConvMap,
+    KernelMaps,
+    build_kernel_maps,
+    grid_shape,
+    spconv_spatial_shapes,
+)
 
 
 def _random_coords(seed: int, M: int = 300, side: int = 12, scans: int = 2) -> torch.Tensor:
@@ -155,8 +160,9 @@ def test_stem_kernel_5() -> None:
 
 def test_odd_grid_edge_keeps_every_voxel_like_spconv() -> None:
     spconv = pytest.importorskip("spconv.pytorch")
-    import seal_ros.core.minkunet  # noqa: F401  (spconv CPU fixes)
     from spconv.core import ConvAlgo  # native: the CUDA build's default refuses host tensors
+
+    import seal_ros.core.minkunet  # noqa: F401  (spconv CPU fixes)
 
     coords = _random_coords(4, M=400, side=17, scans=2).contiguous()
     shape = (17, 17, 17)

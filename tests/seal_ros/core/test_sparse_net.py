@@ -13,8 +13,13 @@ import torch
 from seal_ros.core.fold import infer_spec, spconv_state_from_checkpoint
 from seal_ros.core.kernel_maps import build_kernel_maps
 from seal_ros.core.minkunet import build_minkunet18
-from seal_ros.core.sparse_net import (GatherMinkUNet, dynamic_dims, input_names, network_inputs,
-                                     tensorrt_profile)
+from seal_ros.core.sparse_net import (
+    GatherMinkUNet,
+    dynamic_dims,
+    input_names,
+    network_inputs,
+    tensorrt_profile,
+)
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import SealError
 from support.networks import randomise_bn, rel_err, scan_tensors, tiny_minkunet

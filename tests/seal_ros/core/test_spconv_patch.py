@@ -9,6 +9,7 @@ Errors are divided by max(1, max |reference|): weight gradients sum over ~600 si
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seal_ros.core.transforms import (TransformTree, invert_rigid, make_transform,
-                                      matrix_from_quat, quat_from_matrix, rigid, slerp)
+from seal_ros.core.transforms import (
+    TransformTree,
+    invert_rigid,
+    make_transform,
+    matrix_from_quat,
+    quat_from_matrix,
+    rigid,
+    slerp,
+)
 from seal_ros.errors import SealError, TransformError
 
 R_BASE_CAM = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # optical frame

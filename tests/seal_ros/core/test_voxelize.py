@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from seal_ros.errors import ConfigError
 from seal_ros.core.voxelize import GridKind, SparseBatch, VoxelGrid, point_cells, voxelize
+from seal_ros.errors import ConfigError
 
 GRIDS = {
     "cartesian": VoxelGrid.cartesian(0.5),

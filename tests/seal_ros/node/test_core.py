@@ -11,10 +11,10 @@ import pytest
 
 from seal_ros.core import codec, output_clouds
 from seal_ros.errors import ConfigError
-from seal_ros.node.core import SegmentationNode, publications, subscriptions
+from seal_ros.node.core import SegmentationNode
 from seal_ros.node.diagnostics import Level
 from seal_ros.node.params import CameraParams, DiagnosticsParams, FilterParams, NodeParams
-
+from seal_ros.node.topics import publications, subscriptions
 
 PARAMS = NodeParams(engine="gather", threads=1)
 

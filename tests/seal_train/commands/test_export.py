@@ -24,6 +24,7 @@ import torch
 
 from seal_ros.core.engines import GatherEngine, OnnxRuntimeEngine
 from seal_ros.core.voxelize import VoxelGrid, voxelize
+from seal_ros.errors import ExportError
 from seal_ros.labels import LabelMap
 from seal_ros.model_package import ModelPackage
 from seal_ros.replay import replay
@@ -31,12 +32,12 @@ from seal_train.__main__ import main
 from seal_train.config import load_config, to_dict
 from seal_train.engine.pretrain_config import Backbone, GridKind, ModelConfig, PretrainConfig
 from seal_train.engine.probe import ProbeConfig, evaluate, probe
-from seal_train.errors import ExportError
-from seal_train.export.package import PACKAGE_NAME, _prepare_dir, scan_inputs, synthetic_scan
+from seal_train.export.package import PACKAGE_NAME, _prepare_dir, scan_inputs
 from seal_train.export.source import load_export_source
 from seal_train.models import build_backbone
 from seal_train.synth import SynthConfig
 from seal_train.synth.formats import write_drive
+from support.networks import scan_tensors
 
 MODEL = ModelConfig(backbone=Backbone.MINKUNET18, width=0.125, grid=GridKind.CARTESIAN,
                     voxel_size=0.1)
@@ -126,7 +127,7 @@ def test_prints_what_it_wrote(exported) -> None:
 def test_onnx_equals_spconv_backbone_plus_probe_head(trained, exported, points, seed) -> None:
     backbone, head, _, _ = trained
     package = ModelPackage.load(exported[0])
-    xyz, feats = synthetic_scan(points, 1, seed)
+    xyz, feats = scan_tensors(points, seed)
     features, inverse, maps = scan_inputs(xyz, feats, package.grid, 3)
     got = OnnxRuntimeEngine(package.onnx).infer(features, inverse, maps)
     weights = GatherEngine(package.checkpoint).infer(features, inverse, maps)  # model.pt

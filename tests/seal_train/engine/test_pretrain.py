@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from seal_ros.errors import ConfigError, TrainingError
 from seal_train.config import load_config
 from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.engine.synthetic import ensure_superpixels, synthetic_drive
-from seal_train.errors import ConfigError, TrainingError
 from seal_train.sources.detect import open_source
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seal_ros.errors import ConfigError
 from seal_train.config import load_config, save_config, to_dict
 from seal_train.engine.pretrain_config import (
     Backbone,
@@ -17,7 +18,6 @@ from seal_train.engine.pretrain_config import (
     Schedule,
     SuperpixelSourceName,
 )
-from seal_train.errors import ConfigError
 
 CHOICES: dict[str, type[enum.Enum]] = {
     "model.grid": GridKind, "optim.schedule": Schedule, "model.backbone": Backbone,

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from seal_ros.errors import TrainingError
 from seal_train.engine.distributed import DistInfo
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
 from seal_train.engine.sampler import GlobalBatchSampler
 from seal_train.engine.trainer import Hook, MicroBatches, Trainer
-from seal_train.errors import TrainingError
 
 CPU = torch.device("cpu")
 

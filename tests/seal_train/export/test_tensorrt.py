@@ -30,11 +30,11 @@ from seal_ros.core.engines import (
     parse_onnx,
 )
 from seal_ros.core.minkunet import BACKBONES
+from seal_ros.errors import ExportError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.model import load_engine, tensorrt_profile
 from seal_ros.node.params import NodeParams
 from seal_train.__main__ import main
-from seal_train.errors import ExportError
 from seal_train.export import export_onnx
 from seal_train.export.fp16 import fp16_path, write_fp16
 from seal_train.export.package import build_tensorrt_engine

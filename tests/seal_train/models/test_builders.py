@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seal_ros.core.voxel_grid import VoxelGrid
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.models import (
     Backbone,
     GridKind,

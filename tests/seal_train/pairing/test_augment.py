@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from seal_train.pairing.augment import (PairedView, drop_cuboid, hflip_images, resized_crop,
-                                        rotate_flip_points)
+from seal_train.pairing.augment import (
+    PairedView,
+    drop_cuboid,
+    hflip_images,
+    resized_crop,
+    rotate_flip_points,
+)
 
 
 def _view(seed=0, I=2, H=90, W=160, N=5000):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError
 from seal_train.sources import CameraView, Frame, project
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])

@@ -11,10 +11,10 @@ import pytest
 
 from seal_ros.core.projection import project_points
 from seal_ros.core.transforms import rigid
+from seal_ros.errors import DatasetError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError
-from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.detect import open_source
+from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.kitti import KittiSource
 from seal_train.synth.kitti_writer import LABEL_MAP_FILE, write_kitti
 from seal_train.synth.record import POINT_CHANNELS, SynthFrame, SynthScene

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from seal_ros.core.transforms import rigid
+from seal_ros.errors import DatasetError, SealError
 from seal_ros.labels import LabelMap
-from seal_train.errors import DatasetError, SealError
 from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.nuscenes import NuScenesSource
 from seal_train.sources.nuscenes_tables import matrix_to_pose, pose_to_matrix

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from seal_train.errors import DatasetError
+from seal_ros.errors import DatasetError
 from seal_train.sources.frame import Frame
 from seal_train.sources.planned import FrameError, PlannedSource
 

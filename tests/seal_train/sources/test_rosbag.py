@@ -16,9 +16,8 @@ from rosbags.typesys import Stores, get_typestore
 from seal_ros.core.codec import PointFieldType, encode
 from seal_ros.core.transforms import TransformTree, make_transform, quat_from_matrix, rigid
 from seal_ros.core.transforms import invert_rigid as invert
-from seal_ros.errors import CodecError, TransformError
+from seal_ros.errors import BagError, CodecError, DatasetError, TransformError
 from seal_ros.labels import LabelMap
-from seal_train.errors import BagError, DatasetError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.sources.rosbag import RosbagSource
 from seal_train.synth.record import SynthFrame, SynthScene
@@ -355,7 +354,6 @@ def test_tf_tree_chains_static_frames() -> None:
 
 def test_ros1_bag(tmp_path: Path) -> None:
     from rosbags.rosbag1 import Writer as Writer1
-
     from rosbags.typesys import get_types_from_msg
 
     ts = get_typestore(Stores.ROS1_NOETIC)  # lacks tf2_msgs: register it as a ROS 1 driver would
@@ -441,8 +439,9 @@ def test_synthetic_drive_round_trip(tmp_path: Path) -> None:
 
 
 def test_decode_image_encodings() -> None:
-    import cv2
     from types import SimpleNamespace
+
+    import cv2
 
     from seal_ros.core.images import decode_image
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seal_train.errors import ConfigError, DatasetError
+from seal_ros.errors import ConfigError, DatasetError
 from seal_train.sources import CameraView, Frame
-from seal_train.superpixels import (NO_SEGMENT, Manifest, OracleSlicSource, OracleSource,
-                                    SlicSource, SuperpixelStore, densify, make_source)
+from seal_train.superpixels import (
+    NO_SEGMENT,
+    Manifest,
+    OracleSlicSource,
+    OracleSource,
+    SlicSource,
+    SuperpixelStore,
+    densify,
+    make_source,
+)
 from seal_train.superpixels.generate import generate, segment_counts
 
 K = np.array([[200.0, 0, 200], [0, 200, 112], [0, 0, 1]])

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 
 from seal_ros.core.transforms import invert_rigid
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.sources.frame import project
-from seal_train.synth import (CAMERA_NAMES, POINT_CHANNELS, SynthConfig, SynthScene, generate_drive,
-                              generate_scene)
+from seal_train.synth import (
+    CAMERA_NAMES,
+    POINT_CHANNELS,
+    SynthConfig,
+    SynthScene,
+    generate_drive,
+    generate_scene,
+)
 
 SMALL = dict(scenes=1, frames=2, image_width=128, image_height=72, lidar_azimuth_steps=512)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.models import resnet50
 
-from seal_train.errors import ConfigError
+from seal_ros.errors import ConfigError
 from seal_train.teachers import build_resnet50_teacher
 
 

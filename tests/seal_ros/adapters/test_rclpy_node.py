@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
+from seal_ros.adapters.qos import LATCHED
+from seal_ros.adapters.rclpy_node import EXTRINSICS, parameter_table, params_from_values
 from seal_ros.errors import ConfigError
 from seal_ros.node.params import ENGINES, NodeParams, load_params
-from seal_ros.node.ros_node import EXTRINSICS, parameter_table, params_from_values
 
 ROOT = Path(__file__).resolve().parents[3]
 PARAM_FILE = ROOT / "config" / "segment.param.yaml"
@@ -149,7 +150,7 @@ def test_params_from_values_like_rclpy_gives_them() -> None:
 
 
 def test_imports_without_rclpy_and_says_why_it_cannot_run() -> None:
-    code = ("import sys; import seal_ros.node.ros_node as m; "
+    code = ("import sys; import seal_ros.adapters.rclpy_node as m; "
             "assert 'rclpy' not in sys.modules and 'torch' not in sys.modules; "
             "sys.exit(m.main([]))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -165,7 +166,7 @@ def test_imports_without_rclpy_and_says_why_it_cannot_run() -> None:
 
 def test_console_script_is_registered() -> None:
     text = (ROOT / "setup.py").read_text()
-    assert '"seal_segmentation = seal_ros.node.ros_node:main"' in text
+    assert '"seal_segmentation = seal_ros.adapters.rclpy_node:main"' in text
 
 
 # ------------------------------------------------------------------ with a ROS 2 install --
@@ -182,7 +183,7 @@ def ros():
 
 @pytest.mark.ros
 def test_rclpy_declares_the_param_file(ros) -> None:
-    from seal_ros.node.ros_node import RclpyNodeIO
+    from seal_ros.adapters.rclpy_node import RclpyNodeIO
 
     io = RclpyNodeIO(args=["--ros-args", "--params-file", str(PARAM_FILE), "-p",
                            "model_path:=/models/x", "-p", "cameras.names:=[cam_front]",
@@ -202,15 +203,15 @@ def test_rclpy_declares_the_param_file(ros) -> None:
 def test_rclpy_publish_converts_rosbags_messages(ros) -> None:
     from rclpy.executors import SingleThreadedExecutor
 
-    from seal_ros.node.core import publications
-    from seal_ros.node.ros_node import RclpyNodeIO
+    from seal_ros.adapters.rclpy_node import RclpyNodeIO
+    from seal_ros.node.topics import publications
 
     io = RclpyNodeIO(args=["--ros-args", "-r", "__node:=seal_ros_test"])
     io.create_publishers(publications(io.params))
     received: list[Any] = []
     cls = io._msg_class("seal_msgs/msg/SegmentationInfo")  # noqa: SLF001
     sub = io.node.create_subscription(cls, "/seal_ros_test/output/info", received.append,
-                                      io._qos("latched"))  # noqa: SLF001
+                                      io._qos(LATCHED))  # noqa: SLF001
     types = io.store.types
     msg = types["seal_msgs/msg/SegmentationInfo"](
         header=types["std_msgs/msg/Header"](
@@ -261,8 +262,8 @@ def test_adapter_wiring(ros) -> None:
     subscriber check."""
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
-    from seal_ros.node.core import publications, subscriptions
-    from seal_ros.node.ros_node import RclpyNodeIO
+    from seal_ros.adapters.rclpy_node import RclpyNodeIO
+    from seal_ros.node.topics import publications, subscriptions
 
     eye = np.eye(4).ravel().tolist()
     io = RclpyNodeIO(args=["--ros-args", "-r", "__node:=seal_wiring_test", "-p", "model_path:=/m",

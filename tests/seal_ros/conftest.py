@@ -1,27 +1,19 @@
-"""Fixtures of the node tests: the helpers module, a tiny random-weight package and its pipeline."""
+"""Fixtures of the runtime tests: the node helpers, a tiny random-weight package and its
+pipeline."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-HELPERS = Path(__file__).with_name("node_helpers.py")
-
-
-def load_helpers() -> ModuleType:
-    """``node_helpers`` by path (tests import in importlib mode: no package to import from)."""
-    spec = importlib.util.spec_from_file_location("node_helpers", HELPERS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import support.node_helpers
 
 
 @pytest.fixture(scope="session")
 def h() -> ModuleType:
-    return load_helpers()
+    """:mod:`support.node_helpers` (tiny packages, messages, a recording NodeIO)."""
+    return support.node_helpers
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ import torch
 from seal_ros.core import codec
 from seal_ros.core.engines import GatherEngine
 from seal_ros.core.kernel_maps import build_kernel_maps
+from seal_ros.core.pipeline import SkipReason
 from seal_ros.core.voxelize import VoxelGrid, voxelize
 from seal_ros.errors import ConfigError, EngineError, InputError
 from seal_ros.model_package import ModelPackage
 from seal_ros.node.model import open_pipeline
 from seal_ros.node.params import NodeParams
-from seal_ros.node.pipeline import SkipReason
-
 
 GATHER = NodeParams(engine="gather", threads=1)
 

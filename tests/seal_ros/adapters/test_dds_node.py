@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from seal_ros.adapters.dds_node import build_params, main, make_parser
+from seal_ros.config_files import parse_overrides
 from seal_ros.errors import ConfigError
-from seal_ros.node.dds_node import TopicNames, build_params, main, make_parser, parse_overrides
+from seal_ros.node.topics import TopicNames
 
 
 def test_help_lists_every_flag(capsys):

@@ -29,34 +29,22 @@ from typing import Any
 from seal_ros.config_files import parse_overrides
 from seal_ros.errors import ConfigError, SealError
 from seal_ros.node import NODE_NAME
-from seal_ros.node.core import Endpoint, SegmentationNode, publications, subscriptions
+from seal_ros.node.core import SegmentationNode
 from seal_ros.node.params import ENGINES, NodeParams, load_params
+from seal_ros.node.topics import (
+    Endpoint,
+    TopicNames,
+    feed,
+    parse_remaps,
+    publications,
+    qos_name,
+    run_worker,
+    subscriptions,
+)
 
-__all__ = ["DdsNodeIO", "TopicNames", "main", "run"]
+__all__ = ["DdsNodeIO", "main", "run"]
 
 log = logging.getLogger(__name__)
-
-
-class TopicNames:
-    """Node-relative names -> absolute ROS names (``~`` expansion and remappings)."""
-
-    def __init__(self, prefix: str = f"/{NODE_NAME}", remaps: dict[str, str] | None = None
-                 ) -> None:
-        self.prefix = "/" + prefix.strip("/")
-        self.remaps = dict(remaps or {})
-
-    def __call__(self, name: str) -> str:
-        if name in self.remaps:
-            return self.remaps[name]
-        if name.startswith("~"):
-            return self.prefix + name[1:]
-        return name
-
-
-def _qos(kind: str) -> Any:
-    from seal_ros.adapters import dds
-
-    return {"sensor": dds.SENSOR_DATA, "default": dds.DEFAULT, "latched": dds.LATCHED}[kind]
 
 
 class DdsNodeIO:
@@ -68,7 +56,7 @@ class DdsNodeIO:
 
     def __init__(self, transport: Any, names: TopicNames, endpoints: Sequence[Endpoint]) -> None:
         self.names = names
-        self._pubs = {e.topic: transport.publisher(names(e.topic), e.msgtype, _qos(e.qos))
+        self._pubs = {e.topic: transport.publisher(names(e.topic), e.msgtype, e.qos)
                       for e in endpoints}
 
     def publish(self, topic: str, msg: Any) -> None:
@@ -79,17 +67,6 @@ class DdsNodeIO:
 
     def now_ns(self) -> int:
         return time.time_ns()
-
-
-def _parse_remaps(items: Sequence[str]) -> dict[str, str]:
-    remaps = {}
-    for item in items:
-        src, sep, dst = item.partition(":=")
-        if not sep or not src or not dst:
-            raise ConfigError(f"--remap {item!r}: expected FROM:=TO (e.g. ~/input/pointcloud:="
-                              f"/points)")
-        remaps[src] = dst
-    return remaps
 
 
 def build_params(args: argparse.Namespace) -> NodeParams:
@@ -109,28 +86,16 @@ def _reader_loop(node: SegmentationNode, subs: list[tuple[Endpoint, Any]], store
     """Take samples and feed the node; waits on the cloud reader, drains the others."""
     from seal_ros.adapters.dds_types import from_dds
 
-    cloud_sub = subs[0][1]
-    others = subs[1:]
+    (cloud, cloud_sub), others = subs[0], subs[1:]
     while not stop.is_set():
         try:
             for sample in cloud_sub.take(timeout_s=0.05):
-                node.on_cloud(from_dds(sample, store))  # data stays the received bytes
+                feed(node, cloud, from_dds(sample, store))  # data stays the received bytes
             for endpoint, sub in others:
                 for sample in sub.take():
-                    msg = from_dds(sample, store)
-                    if endpoint.msgtype.endswith("/Image"):
-                        node.on_image(endpoint.camera, msg)
-                    elif endpoint.msgtype.endswith("/CameraInfo"):
-                        node.on_camera_info(endpoint.camera, msg)
-                    else:
-                        node.on_tf(msg, static=endpoint.topic == "/tf_static")
+                    feed(node, endpoint, from_dds(sample, store))
         except Exception:  # a malformed sample must not end the reader
             log.exception("reader: sample dropped")
-
-
-def _worker_loop(node: SegmentationNode, stop: threading.Event) -> None:
-    while not stop.is_set():
-        node.spin_once(timeout_s=0.1)
 
 
 def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,
@@ -138,7 +103,6 @@ def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,
     """Run the node until ``stop`` is set; returns it (for its counters)."""
     from seal_ros import interfaces
     from seal_ros.adapters import dds
-
     from seal_ros.model_package import ModelPackage
     from seal_ros.node.model import open_pipeline
 
@@ -152,18 +116,18 @@ def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,
     with dds.DdsTransport(config) as transport:
         io = DdsNodeIO(transport, names, publications(params))
         node = SegmentationNode(io, params, package=package, pipeline=pipeline, typestore=store)
-        subs = [(e, transport.subscriber(names(e.topic), e.msgtype, _qos(e.qos)))
+        subs = [(e, transport.subscriber(names(e.topic), e.msgtype, e.qos))
                 for e in subscriptions(params)]
         print(f"seal_segmentation: model {node.package.model_id} ({node.package.num_classes} "
               f"classes), engine {params.engine}, DDS domain {config.domain_id}", file=out)
         for e in subscriptions(params):
-            print(f"  subscribe  {names(e.topic):45s} {e.msgtype} ({e.qos})", file=out)
+            print(f"  subscribe  {names(e.topic):45s} {e.msgtype} ({qos_name(e.qos)})", file=out)
         for e in publications(params):
-            print(f"  publish    {names(e.topic):45s} {e.msgtype} ({e.qos})", file=out)
+            print(f"  publish    {names(e.topic):45s} {e.msgtype} ({qos_name(e.qos)})", file=out)
         print("ready", file=out, flush=True)
         threads = [threading.Thread(target=_reader_loop, args=(node, subs, store, stop),
                                     name="seal-reader", daemon=True),
-                   threading.Thread(target=_worker_loop, args=(node, stop), name="seal-worker",
+                   threading.Thread(target=run_worker, args=(node, stop), name="seal-worker",
                                     daemon=True)]
         for thread in threads:
             thread.start()
@@ -207,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         params = build_params(args)
-        remaps = _parse_remaps(args.remap)
+        remaps = parse_remaps(args.remap)
         if args.input:
             remaps["~/input/pointcloud"] = args.input
         node = run(params, TopicNames(args.output_prefix, remaps), args.domain_id, stop)

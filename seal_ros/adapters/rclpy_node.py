@@ -29,8 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from seal_ros.adapters.qos import Durability, QosProfile, Reliability
 from seal_ros.node import NODE_NAME
 from seal_ros.node.params import NodeParams, load_params
+from seal_ros.node.topics import Endpoint, feed, publications, run_worker, subscriptions
 
 __all__ = ["ParamSpec", "RclpyNodeIO", "main", "message_class", "parameter_table",
            "params_from_values"]
@@ -169,43 +171,38 @@ class RclpyNodeIO:
 
     # --------------------------------------------------------------------------- topics --
 
-    def _qos(self, kind: str) -> Any:
-        from rclpy.qos import (DurabilityPolicy, QoSProfile, ReliabilityPolicy,
-                               qos_profile_sensor_data)
+    @staticmethod
+    def _qos(profile: QosProfile) -> Any:
+        """The rclpy ``QoSProfile`` of one of the node's profiles."""
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-        if kind == "sensor":
-            return qos_profile_sensor_data  # best effort, keep-last 5, volatile
-        if kind == "latched":
-            return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        return QoSProfile(depth=10)
+        return QoSProfile(
+            depth=profile.depth,
+            reliability=(ReliabilityPolicy.BEST_EFFORT
+                         if profile.reliability is Reliability.BEST_EFFORT
+                         else ReliabilityPolicy.RELIABLE),
+            durability=(DurabilityPolicy.TRANSIENT_LOCAL
+                        if profile.durability is Durability.TRANSIENT_LOCAL
+                        else DurabilityPolicy.VOLATILE))
 
     def _msg_class(self, msgtype: str) -> type:
         if msgtype not in self._classes:
             self._classes[msgtype] = message_class(msgtype)
         return self._classes[msgtype]
 
-    def create_publishers(self, endpoints: Sequence[Any]) -> None:
+    def create_publishers(self, endpoints: Sequence[Endpoint]) -> None:
         """Publishers for the core's :func:`~seal_ros.node.core.publications` (before the core
         exists, so the latched info it publishes at construction has a publisher)."""
         for e in endpoints:
             self._pubs[e.topic] = self.node.create_publisher(self._msg_class(e.msgtype), e.topic,
                                                              self._qos(e.qos))
 
-    def subscribe(self, core: Any, endpoints: Sequence[Any]) -> None:
+    def subscribe(self, core: Any, endpoints: Sequence[Endpoint]) -> None:
         """Raw subscriptions feeding the core's callbacks with rosbags messages."""
         for e in endpoints:
-            if e.msgtype.endswith("/PointCloud2"):
-                handler = core.on_cloud
-            elif e.msgtype.endswith("/Image"):
-                handler = lambda msg, cam=e.camera: core.on_image(cam, msg)  # noqa: E731
-            elif e.msgtype.endswith("/CameraInfo"):
-                handler = lambda msg, cam=e.camera: core.on_camera_info(cam, msg)  # noqa: E731
-            else:
-                handler = lambda msg, static=e.topic == "/tf_static": core.on_tf(  # noqa: E731
-                    msg, static=static)
             self._subs.append(self.node.create_subscription(
-                self._msg_class(e.msgtype), e.topic, self._raw_callback(e.msgtype, handler),
+                self._msg_class(e.msgtype), e.topic,
+                self._raw_callback(e.msgtype, lambda msg, e=e: feed(core, e, msg)),
                 self._qos(e.qos), raw=True))
 
     def _raw_callback(self, msgtype: str, handler: Any) -> Any:
@@ -260,11 +257,6 @@ class _RosLogHandler(logging.Handler):
             self.logger.debug(text)
 
 
-def _worker(core: Any, rclpy: Any, stop: threading.Event) -> None:
-    while not stop.is_set() and rclpy.ok():
-        core.spin_once(timeout_s=0.1)
-
-
 def _stop_on_signals(stop: threading.Event) -> None:
     """SIGINT / SIGTERM end the executor loop; the worker finishes its scan and rclpy shuts down
     after it (rclpy's own handlers would invalidate the context under a publishing worker)."""
@@ -288,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from seal_ros.adapters.loopback import init_rclpy
     from seal_ros.errors import SealError
-    from seal_ros.node.core import SegmentationNode, publications, subscriptions
+    from seal_ros.node.core import SegmentationNode
 
     try:
         rclpy = init_rclpy(list(argv) if argv is not None else sys.argv,
@@ -315,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         io.log_topics(f"model {core.package.model_id} ({core.package.num_classes} classes), "
                       f"engine {params.engine}")
         print("ready", flush=True)
-        worker = threading.Thread(target=_worker, args=(core, rclpy, stop), name="seal-worker",
+        worker = threading.Thread(target=run_worker, args=(core, stop), name="seal-worker",
                                   daemon=True)
         worker.start()
         executor = SingleThreadedExecutor()
