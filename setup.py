@@ -4,8 +4,9 @@ The default install is the vehicle runtime only; ``[train]`` adds the offline to
 ``[dds]`` the ROS-free DDS transport, ``[ros]`` ROS 2 Kilted's rclpy and the rosidl toolchain
 from PyPI (a fallback where no ROS 2 install is sourced; ``msg/build_interfaces.sh`` then builds
 ``seal_msgs`` with it), ``[tensorrt]`` TensorRT for RTX (ONNX parser and ahead-of-time engine
-builds; classic TensorRT comes from NVIDIA's own packages), ``[test]`` the test runner. spconv is not listed: its CPU and
-CUDA builds install the same module under different names, so ``install.sh`` picks one.
+builds; classic TensorRT comes from NVIDIA's own packages), ``[test]`` the test runner and the
+checks CI runs (ruff, mypy). spconv is not listed: its CPU and CUDA builds install the same module
+under different names, so ``install.sh`` picks one.
 """
 
 from glob import glob
@@ -76,7 +77,8 @@ setup(
             "onnxscript>=0.1",
             "onnxruntime>=1.18",
         ],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "jsonschema>=4"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "jsonschema>=4", "ruff==0.17.6", "mypy==2.4.1",
+                 "types-PyYAML"],
     },
     entry_points={
         "console_scripts": [

@@ -102,7 +102,7 @@ def tensors(obj: Any) -> Iterator[torch.Tensor]:
 def identical(a: Any, b: Any) -> bool:
     ta, tb = list(tensors(a)), list(tensors(b))
     return len(ta) == len(tb) and all(x.shape == y.shape and x.dtype == y.dtype
-                                      and torch.equal(x, y) for x, y in zip(ta, tb))
+                                      and torch.equal(x, y) for x, y in zip(ta, tb, strict=True))
 
 
 SYNCS = {"aten::nonzero", "aten::_local_scalar_dense", "aten::_unique2", "aten::unique_dim",
@@ -159,7 +159,7 @@ def main() -> None:
                 sync()
                 if round_index >= 2:
                     ms[name].append((time.perf_counter() - start) * 1e3)
-        ratio = [t / b for t, b in zip(ms["tree"], ms["base"])]
+        ratio = [t / b for t, b in zip(ms["tree"], ms["base"], strict=True)]
         quart = statistics.quantiles(ratio, n=4)
         rows.append((points, int(batch.coords.shape[0]), statistics.median(ms["base"]),
                      statistics.median(ms["tree"]), quart, counts, same))

@@ -40,6 +40,32 @@ from support.networks import randomise_bn, scan_tensors  # noqa: E402  (tests/su
 STAGES = ("decode", "voxelise", "maps", "spconv", "gather", "onnxruntime")
 
 
+def scan_stages(cloud: Any, points: int, grid: VoxelGrid, device: str, model: torch.nn.Module,
+                net: torch.nn.Module, engine: Any) -> tuple[dict[str, Callable[[], Any]], Any]:
+    """One callable per stage for this scan (each redoes its stage from the previous one's
+    output), and the scan's voxel batch."""
+    offsets = torch.tensor([0, points])
+
+    def decoded() -> tuple[torch.Tensor, torch.Tensor]:
+        cols = read_points(decode(cloud), ("x", "y", "z", "intensity"), np.float32)
+        t = torch.from_numpy(cols).to(device)
+        return t[:, :3], t[:, 3:]
+
+    pts, intensity = decoded()
+    batch = voxelize(pts, intensity, offsets, grid)
+    maps = build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
+    stages: dict[str, Callable[[], Any]] = {
+        "decode": decoded,
+        "voxelise": lambda: voxelize(pts, intensity, offsets, grid),
+        "maps": lambda: build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape),
+        "spconv": lambda: model(batch),
+        "gather": lambda: net(*network_inputs(batch.features, batch.inverse, maps)),
+    }
+    if engine is not None:
+        stages["onnxruntime"] = lambda: engine.infer(batch.features, batch.inverse, maps)
+    return stages, batch
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -112,26 +138,7 @@ def main() -> None:
             xyz, feats = scan_tensors(points, seed=points)
             cloud = encode({"x": xyz[:, 0].numpy(), "y": xyz[:, 1].numpy(),
                             "z": xyz[:, 2].numpy(), "intensity": feats[:, 0].numpy()})
-            offsets = torch.tensor([0, points])
-
-            def decoded() -> tuple[torch.Tensor, torch.Tensor]:
-                cols = read_points(decode(cloud), ("x", "y", "z", "intensity"), np.float32)
-                t = torch.from_numpy(cols).to(device)
-                return t[:, :3], t[:, 3:]
-
-            pts, intensity = decoded()
-            batch = voxelize(pts, intensity, offsets, grid)
-            maps = build_kernel_maps(batch.coords, spatial_shape=batch.spatial_shape)
-            stages: dict[str, Callable[[], Any]] = {
-                "decode": decoded,
-                "voxelise": lambda: voxelize(pts, intensity, offsets, grid),
-                "maps": lambda: build_kernel_maps(batch.coords,
-                                                  spatial_shape=batch.spatial_shape),
-                "spconv": lambda: model(batch),
-                "gather": lambda: net(*network_inputs(batch.features, batch.inverse, maps)),
-            }
-            if engine is not None:
-                stages["onnxruntime"] = lambda: engine.infer(batch.features, batch.inverse, maps)
+            stages, batch = scan_stages(cloud, points, grid, device, model, net, engine)
             out, ms = interleaved(stages, args.repeats, device)
             ref = out["spconv"]
             scale = ref.abs().max()

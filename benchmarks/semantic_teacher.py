@@ -196,7 +196,7 @@ def main() -> None:
         print(f"{split_name}: pixel accuracy {100 * scores.accuracy:.1f} %, mIoU "
               f"{100 * scores.miou:.1f} % over {int(present.sum())} classes; "
               + ", ".join(f"{name} {100 * iou:.0f}" for name, iou, ok
-                          in zip(scores.class_names, scores.iou, present) if ok))
+                          in zip(scores.class_names, scores.iou, present, strict=True) if ok))
     save_trunk(model.trunk, args.out)
     build_resnet50_teacher(args.out, stage=args.stage)  # loads as a teacher file, or raises
     print(f"wrote {args.out} (load with teacher.weights={args.out} teacher.stage={args.stage})")

@@ -24,6 +24,7 @@ for. Example::
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,8 @@ class ModelPackage:
         for key in ("onnx", "checkpoint"):
             target = Path(data[key]) if data.get(key) is not None else None
             if target is not None and target.is_absolute():
-                try:
+                with contextlib.suppress(ValueError):  # outside the folder: stays absolute
                     data[key] = str(target.relative_to(path.parent.resolve()))
-                except ValueError:
-                    pass
         return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                                                width=100))
 

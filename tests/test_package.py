@@ -49,6 +49,8 @@ def test_readme_and_ci_run_the_same_two_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     assert install == "bash install.sh" and install in ci
     assert test == ".venv/bin/python -m pytest" and re.search(rf"^{re.escape(test)}$", ci, re.M)
+    checks = ci[ci.index(test):].splitlines()[1:]
+    assert checks == [".venv/bin/ruff check .", ".venv/bin/mypy"]  # after the tests, fail CI
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["synth", "--help"], ["data", "inspect", "--help"],

@@ -297,6 +297,67 @@ def _datatype_of(name: str, dtype: np.dtype) -> int:
     return code
 
 
+def _structured_input(arrays: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A structured (N,) array as given, and whether it is big-endian (one order only)."""
+    if arrays.dtype.names is None or arrays.ndim != 1:
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"encode takes a mapping of arrays or a 1-D structured array, got a "
+                         f"{arrays.shape} {arrays.dtype} array")
+    big = set()
+    for name in arrays.dtype.names:
+        base = arrays.dtype.fields[name][0].base
+        if base.itemsize > 1:
+            order = base.byteorder
+            big.add(order == ">" or (order == "=" and sys.byteorder == "big"))
+    if len(big) > 1:
+        raise CodecError(CodecReason.BAD_VALUES,
+                         f"structured array mixes byte orders: {arrays.dtype}")
+    return arrays, big == {True}
+
+
+def _pack_columns(arrays: Mapping[str, np.ndarray], datatypes: dict[str, int],
+                  point_step: int | None, is_bigendian: bool) -> np.ndarray:
+    """``{name: (N,) or (N, count)}`` packed in order without gaps into a structured array."""
+    columns: dict[str, np.ndarray] = {}
+    n_points = None
+    for name, values in arrays.items():
+        values = np.asarray(values)
+        if values.ndim not in (1, 2):
+            raise CodecError(CodecReason.BAD_VALUES,
+                             f"field {name!r} has shape {values.shape}; expected (N,) or "
+                             f"(N, count)")
+        if n_points is None:
+            n_points = len(values)
+        elif len(values) != n_points:
+            raise CodecError(CodecReason.BAD_VALUES,
+                             f"field {name!r} has {len(values)} points; the first field has "
+                             f"{n_points}")
+        if name in datatypes:
+            if int(datatypes[name]) not in DATATYPE_DTYPES:
+                raise CodecError(CodecReason.BAD_LAYOUT,
+                                 f"field {name!r}: unknown datatype {datatypes[name]}")
+            values = values.astype(DATATYPE_DTYPES[int(datatypes[name])], copy=False)
+        _datatype_of(name, values.dtype)
+        columns[name] = values
+    order = ">" if is_bigendian else "<"
+    names, formats, offsets, offset = [], [], [], 0
+    for name, values in columns.items():
+        base = values.dtype.newbyteorder(order)
+        names.append(name)
+        formats.append(base if values.ndim == 1 else (base, (values.shape[1],)))
+        offsets.append(offset)
+        offset += base.itemsize * (1 if values.ndim == 1 else values.shape[1])
+    if point_step is not None and point_step < offset:
+        raise CodecError(CodecReason.POINT_STEP,
+                         f"point_step {point_step} < {offset} bytes of fields {names}")
+    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                      "itemsize": max(point_step or offset, 1)})
+    structured = np.zeros(n_points or 0, dtype=dtype)
+    for name, values in columns.items():
+        structured[name] = values
+    return structured
+
+
 def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
            frame_id: str = "", height: int = 1, datatypes: Mapping[str, int] | None = None,
            point_step: int | None = None, is_bigendian: bool = False,
@@ -318,61 +379,10 @@ def encode(arrays: Mapping[str, np.ndarray] | np.ndarray, *, stamp_ns: int = 0,
         CodecError: unequal lengths, an unsupported dtype, ``point_step`` too small, or N not a
             multiple of ``height``.
     """
-    datatypes = dict(datatypes or {})
     if isinstance(arrays, np.ndarray):
-        if arrays.dtype.names is None or arrays.ndim != 1:
-            raise CodecError(CodecReason.BAD_VALUES,
-                             f"encode takes a mapping of arrays or a 1-D structured array, got a "
-                             f"{arrays.shape} {arrays.dtype} array")
-        structured = arrays
-        big = set()
-        for name in structured.dtype.names:
-            base = structured.dtype.fields[name][0].base
-            if base.itemsize > 1:
-                order = base.byteorder
-                big.add(order == ">" or (order == "=" and sys.byteorder == "big"))
-        if len(big) > 1:
-            raise CodecError(CodecReason.BAD_VALUES,
-                             f"structured array mixes byte orders: {structured.dtype}")
-        is_bigendian = big == {True}
+        structured, is_bigendian = _structured_input(arrays)
     else:
-        columns: dict[str, np.ndarray] = {}
-        n_points = None
-        for name, values in arrays.items():
-            values = np.asarray(values)
-            if values.ndim not in (1, 2):
-                raise CodecError(CodecReason.BAD_VALUES,
-                                 f"field {name!r} has shape {values.shape}; expected (N,) or "
-                                 f"(N, count)")
-            if n_points is None:
-                n_points = len(values)
-            elif len(values) != n_points:
-                raise CodecError(CodecReason.BAD_VALUES,
-                                 f"field {name!r} has {len(values)} points; the first field has "
-                                 f"{n_points}")
-            if name in datatypes:
-                if int(datatypes[name]) not in DATATYPE_DTYPES:
-                    raise CodecError(CodecReason.BAD_LAYOUT,
-                                     f"field {name!r}: unknown datatype {datatypes[name]}")
-                values = values.astype(DATATYPE_DTYPES[int(datatypes[name])], copy=False)
-            _datatype_of(name, values.dtype)
-            columns[name] = values
-        order = ">" if is_bigendian else "<"
-        names, formats, offsets, offset = [], [], [], 0
-        for name, values in columns.items():
-            base = values.dtype.newbyteorder(order)
-            names.append(name)
-            formats.append(base if values.ndim == 1 else (base, (values.shape[1],)))
-            offsets.append(offset)
-            offset += base.itemsize * (1 if values.ndim == 1 else values.shape[1])
-        if point_step is not None and point_step < offset:
-            raise CodecError(CodecReason.POINT_STEP,
-                             f"point_step {point_step} < {offset} bytes of fields {names}")
-        dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                          "itemsize": max(point_step or offset, 1)})
-        structured = np.zeros(n_points or 0, dtype=dtype)
-        for name, values in columns.items():
-            structured[name] = values
+        structured = _pack_columns(arrays, dict(datatypes or {}), point_step, is_bigendian)
     n = len(structured)
     height = int(height)
     if height <= 0 or n % height:

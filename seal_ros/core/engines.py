@@ -145,7 +145,7 @@ class OnnxRuntimeEngine(Engine):
         flat = network_inputs(features, inverse, maps)
         if len(flat) != len(self.names):
             raise EngineError(f"model takes {len(self.names)} inputs, maps give {len(flat)}")
-        feed = {n: t.detach().cpu().numpy() for n, t in zip(self.names, flat)}
+        feed = {n: t.detach().cpu().numpy() for n, t in zip(self.names, flat, strict=True)}
         return torch.from_numpy(self.session.run(None, feed)[0])
 
 
@@ -323,7 +323,7 @@ class TensorRTEngine(Engine):
         names = input_names(maps.stem_kernel)
         flat = network_inputs(features, inverse, maps)
         keep = []
-        for name, tensor in zip(names, flat):
+        for name, tensor in zip(names, flat, strict=True):
             tensor = tensor.cuda().contiguous()
             keep.append(tensor)
             self.context.set_input_shape(name, tuple(tensor.shape))

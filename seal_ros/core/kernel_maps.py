@@ -260,10 +260,7 @@ def _descending(counts: torch.Tensor, most: int) -> torch.Tensor:
     (stable)."""
     # ascending is faster than descending=True; on CPU int32 keys sort ~4x faster than int64 and
     # uint8 keys (one radix pass) ~3x faster again
-    if most < 256:
-        key = (most - counts).to(torch.uint8)
-    else:
-        key = counts.to(torch.int32).neg_()
+    key = (most - counts).to(torch.uint8) if most < 256 else counts.to(torch.int32).neg_()
     return _inverse(torch.argsort(key, stable=True))
 
 

@@ -96,7 +96,7 @@ class SegmentationScores:
 
     def markdown(self) -> str:
         lines = ["| class | IoU (%) |", "|---|---:|"]
-        for name, value in zip(self.class_names, self.iou):
+        for name, value in zip(self.class_names, self.iou, strict=True):
             lines.append(f"| {name} | {'n/a' if np.isnan(value) else f'{100 * value:.2f}'} |")
         lines.append(f"| **mIoU** | **{100 * self.miou:.2f}** |")
         lines.append(f"| accuracy | {100 * self.accuracy:.2f} |")

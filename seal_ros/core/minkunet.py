@@ -193,7 +193,7 @@ class MinkUNet(nn.Module):
         ("implicit gemm only support cuda"): a CPU forward on a machine with the CUDA build would
         fail. Weights are KRSC for every algorithm, so switching changes no parameter.
         """
-        for conv, default in zip(self._convs, self._default_algos):
+        for conv, default in zip(self._convs, self._default_algos, strict=True):
             conv.algo = default if device.type == "cuda" else ConvAlgo.Native
 
     def forward_voxels(self, batch: SparseBatch) -> torch.Tensor:
@@ -207,11 +207,11 @@ class MinkUNet(nn.Module):
         )
         x = self.stem(x)
         skips = [x]
-        for down, stage in zip(self.down, self.encoder):
+        for down, stage in zip(self.down, self.encoder, strict=True):
             x = stage(down(x))
             skips.append(x)
         skips.pop()  # the stride-16 output is x itself
-        for up, stage in zip(self.up, self.decoder):
+        for up, stage in zip(self.up, self.decoder, strict=True):
             x = up(x)
             skip = skips.pop()
             # the inverse conv returns the skip's coordinates in the skip's row order

@@ -282,7 +282,7 @@ def network_inputs(features: torch.Tensor, inverse: torch.Tensor, maps: KernelMa
     flat = list(maps.network_order(features, inverse))
     for conv in maps.subm:
         flat += conv.tensors()
-    for conv, up in zip(maps.down, maps.up):
+    for conv, up in zip(maps.down, maps.up, strict=True):
         flat += [*conv.tensors(), up]
     if maps.stem is not None:
         flat += maps.stem.tensors()

@@ -196,7 +196,8 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
     if evaluator is not None:
         scores = evaluator.matrix.scores(package.class_names)
         summary.miou = scores.miou
-        summary.iou = {name: float(v) for name, v in zip(scores.class_names, scores.iou)}
+        summary.iou = {name: float(v)
+                       for name, v in zip(scores.class_names, scores.iou, strict=True)}
         summary.evaluated_points = scores.points
         summary.label_map = evaluator.mapping.source
     return summary

@@ -16,7 +16,7 @@ class LatencyStats:
         self.samples: dict[str, list[float]] = {}
 
     def add(self, stages: Sequence[str], ms: Sequence[float], total_ms: float) -> None:
-        for name, value in zip(stages, ms):
+        for name, value in zip(stages, ms, strict=True):
             self.samples.setdefault(name, []).append(float(value))
         self.samples.setdefault("total", []).append(float(total_ms))
 

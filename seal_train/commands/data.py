@@ -87,7 +87,8 @@ class Summary:
             lines.append("cameras: none")
         if self.class_counts is not None:
             lines.append("labels (training classes):")
-            for cls, (name, count) in enumerate(zip(self.class_names, self.class_counts)):
+            rows = zip(self.class_names, self.class_counts, strict=True)
+            for cls, (name, count) in enumerate(rows):
                 lines.append(f"  {cls:3d} {name:22s} {count:10d}  "
                              f"{100.0 * count / max(total, 1):5.1f} %")
         else:

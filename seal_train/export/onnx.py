@@ -134,7 +134,7 @@ def check_export_options(exporter: str, optimize: bool) -> None:
 def _check_example(example: tuple[torch.Tensor, ...], stem_kernel: int) -> None:
     """Refuse an example with a dynamic size below 2: the dynamo exporter would specialise it
     to a constant, and the traced graph would never have run that size."""
-    for (name, (axis, _)), tensor in zip(dynamic_dims(stem_kernel).items(), example):
+    for (name, (axis, _)), tensor in zip(dynamic_dims(stem_kernel).items(), example, strict=True):
         if tensor.shape[axis] < 2:
             raise ExportError(f"example input {name} has {tensor.shape[axis]} entries on axis "
                               f"{axis}; the export example needs >= 2 (use export_example)")

@@ -212,4 +212,4 @@ def project(frame: Frame, min_depth: float = MIN_DEPTH_M) -> Pairs:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return Pairs(empty, empty, empty, empty, np.zeros(0, dtype=np.float32))
-    return Pairs(*(np.concatenate(column) for column in zip(*parts)))
+    return Pairs(*(np.concatenate(column) for column in zip(*parts, strict=True)))

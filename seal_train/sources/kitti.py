@@ -287,7 +287,7 @@ class KittiSource(PlannedSource[_FramePlan]):
                 raise FrameError("label_count", f"{label_path}: {labels[stem]} bytes for the "
                                  f"{n_points} points of {scan.name}; expected one uint32 per "
                                  f"point ({4 * n_points} bytes)")
-        for cam, found in zip(self.cameras, images):
+        for cam, found in zip(self.cameras, images, strict=True):
             if stem not in found:
                 raise FrameError("missing_image", f"{path / cam / stem}.png: missing; expected "
                                  f"the {cam} image of scan {scan.name}")

@@ -189,7 +189,7 @@ def _frame(config: SynthConfig, name: str, k: int, scene_start_ns: int, path: Eg
     scan = scan_lidar(lidar, T_world_ego @ lidar.T_ego_lidar, prims_at(0), town,
                       np.random.default_rng(seed + [0]), config.lidar_range_noise_m)
     views, T_world_ego_cams = [], []
-    for index, (camera, offset_ns) in enumerate(zip(cameras, config.offsets_ns)):
+    for index, (camera, offset_ns) in enumerate(zip(cameras, config.offsets_ns, strict=True)):
         T_world_ego_cam = path.pose(time_s + offset_ns * 1e-9)
         image, mask = render_camera(camera, T_world_ego_cam @ camera.T_ego_cam, prims_at(offset_ns),
                                     town, look, np.random.default_rng(seed + [index + 1]),

@@ -29,7 +29,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ class _Writer:
         frames = sorted(scene.frames, key=lambda f: f.index)
         first_us = _us(frames[0].frame.stamp_ns, self.rounded)
         log_token = _token("log", scene.name)
-        date = datetime.fromtimestamp(first_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%d")
+        date = datetime.fromtimestamp(first_us / 1e6, tz=UTC).strftime("%Y-%m-%d")
         self.tables["log"].append({"token": log_token, "logfile": scene.name,
                                    "vehicle": "seal-synth", "date_captured": date,
                                    "location": "seal-synthetic-town"})

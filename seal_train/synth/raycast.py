@@ -84,7 +84,7 @@ Vec = tuple[np.ndarray, np.ndarray, np.ndarray]
 def _hit_box(o: Vec, d: Vec, h: Vec) -> np.ndarray:
     """Slab test in the local frame: o, h (Q, 1), d (Q, T) -> (Q, T) entry distance, inf = miss."""
     t_near = t_far = None
-    for oi, di, hi in zip(o, d, h):
+    for oi, di, hi in zip(o, d, h, strict=True):
         inv = 1.0 / di
         a, b = (-hi - oi) * inv, (hi - oi) * inv
         lo, up = np.minimum(a, b), np.maximum(a, b)
@@ -94,8 +94,8 @@ def _hit_box(o: Vec, d: Vec, h: Vec) -> np.ndarray:
 
 
 def _hit_ellipsoid(o: Vec, d: Vec, h: Vec) -> np.ndarray:
-    os_ = [oi / hi for oi, hi in zip(o, h)]  # unit-sphere frame
-    ds = [di / hi for di, hi in zip(d, h)]
+    os_ = [oi / hi for oi, hi in zip(o, h, strict=True)]  # unit-sphere frame
+    ds = [di / hi for di, hi in zip(d, h, strict=True)]
     A = ds[0] * ds[0] + ds[1] * ds[1] + ds[2] * ds[2]
     B = os_[0] * ds[0] + os_[1] * ds[1] + os_[2] * ds[2]
     C = os_[0] * os_[0] + os_[1] * os_[1] + os_[2] * os_[2] - 1.0

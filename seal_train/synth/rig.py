@@ -199,7 +199,7 @@ def build_cameras(width: int, height: int, tile_h: int = 8,
     """The six cameras in :data:`CAMERA_NAMES` order, all with the same image size."""
     cameras = []
     lx, ly, _ = LIDAR_POSITION_EGO_M
-    for name, yaw_deg, hfov_deg in zip(CAMERA_NAMES, CAMERA_YAW_DEG, CAMERA_HFOV_DEG):
+    for name, yaw_deg, hfov_deg in zip(CAMERA_NAMES, CAMERA_YAW_DEG, CAMERA_HFOV_DEG, strict=True):
         yaw = np.deg2rad(yaw_deg)
         f = (width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0)
         K = np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0],

@@ -125,7 +125,7 @@ def _camera_info(ts: Any, K: np.ndarray, height: int, width: int, stamp_ns: int,
 def _static_rig(scene: SynthScene) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """T_ego_lidar and (camera name, T_ego_cam) of the scene; they must not change in a scene."""
     first = scene.frames[0]
-    cams = [(view.name, T) for view, T in zip(first.frame.cameras, first.T_ego_cam)]
+    cams = [(view.name, T) for view, T in zip(first.frame.cameras, first.T_ego_cam, strict=True)]
     for sf in scene.frames[1:]:
         if not np.allclose(sf.frame.T_ego_lidar, first.frame.T_ego_lidar, atol=_MAX_STATIC_DRIFT):
             raise BagError(f"scene {scene.name}: T_ego_lidar changes at frame {sf.index}; "
@@ -133,7 +133,7 @@ def _static_rig(scene: SynthScene) -> tuple[np.ndarray, list[tuple[str, np.ndarr
         names = [view.name for view in sf.frame.cameras]
         if names != [name for name, _ in cams] or not all(
                 np.allclose(T, T0, atol=_MAX_STATIC_DRIFT)
-                for T, (_, T0) in zip(sf.T_ego_cam, cams)):
+                for T, (_, T0) in zip(sf.T_ego_cam, cams, strict=True)):
             raise BagError(f"scene {scene.name}: cameras or T_ego_cam change at frame {sf.index}; "
                            f"/tf_static holds one rig")
     return first.frame.T_ego_lidar, cams
@@ -192,7 +192,7 @@ def write_scene_bag(scene: SynthScene, bag: Path, storage: str = "mcap") -> Path
             out: list[tuple[int, int, Any, Any, str]] = []  # (stamp, order, conn, msg, type)
             poses = {frame.stamp_ns: frame.T_world_ego}
             out.append((frame.stamp_ns, 1, lidar_conn, _cloud(ts, frame), cloud_type))
-            for view, T_world_ego_cam in zip(frame.cameras, sf.T_world_ego_cam):
+            for view, T_world_ego_cam in zip(frame.cameras, sf.T_world_ego_cam, strict=True):
                 prefix = camera_prefix(view.name)
                 image_conn, info_conn = cam_conns[view.name]
                 optical = f"{prefix}_optical"

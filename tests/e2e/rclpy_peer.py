@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             _emit(event="sent", index=i, stamp_ns=stamp_ns, wall_ns=time.time_ns())
             cloud_pub.publish(raw)
             sent += 1
-            if spin_until(lambda: all(stamp_ns in s for s in stamps.values()), args.reply_s):
+            if spin_until(lambda ns=stamp_ns: all(ns in s for s in stamps.values()),
+                          args.reply_s):
                 break
         _emit(event="replied" if all(stamp_ns in s for s in stamps.values()) else "no reply",
               index=i, missing=[name for name, s in stamps.items() if stamp_ns not in s],

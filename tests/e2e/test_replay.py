@@ -66,7 +66,7 @@ def test_replay_cli_writes_a_bag_and_prints_miou_and_latency(drive):
 
     label_map = LabelMap.from_yaml(bag.parent / "labels.yaml")
     cm = np.zeros((17, 17), dtype=np.int64)
-    for cloud, seg in zip(inputs, segs):
+    for cloud, seg in zip(inputs, segs, strict=True):
         assert seg.header.stamp == cloud.header.stamp and seg.width == cloud.width
         truth = label_map.to_train(codec.read_field(cloud, "label"))
         pred = codec.read_field(seg, "class_id").astype(np.int64)

@@ -37,7 +37,7 @@ def test_three_formats_give_equal_frames(drive):
     sources, _ = drive
     nus, kitti, bag = (list(sources[f]) for f in ("nuscenes", "kitti", "rosbag"))
     assert len(nus) == len(kitti) == len(bag) == 3
-    for a, b, c in zip(nus, kitti, bag):
+    for a, b, c in zip(nus, kitti, bag, strict=True):
         assert a.stamp_ns == b.stamp_ns == c.stamp_ns
         for other in (b, c):
             np.testing.assert_array_equal(other.xyz, a.xyz)

@@ -137,7 +137,7 @@ def _assert_same(a, b, path="msg"):
             assert x.dtype == y.dtype and np.array_equal(x, y), f"{path}.{name}"
         elif isinstance(x, list) and x and hasattr(x[0], "__dataclass_fields__"):
             assert len(x) == len(y), f"{path}.{name}"
-            for i, (u, v) in enumerate(zip(x, y)):
+            for i, (u, v) in enumerate(zip(x, y, strict=True)):
                 _assert_same(u, v, f"{path}.{name}[{i}]")
         else:
             assert x == y, f"{path}.{name}: {x!r} != {y!r}"
@@ -223,11 +223,11 @@ def test_config(monkeypatch):
 
 
 def test_qos_presets():
-    assert dds.SENSOR_DATA == dds.QosProfile(dds.Reliability.BEST_EFFORT,
-                                             dds.Durability.VOLATILE, 5)
-    assert dds.DEFAULT == dds.QosProfile(dds.Reliability.RELIABLE, dds.Durability.VOLATILE, 10)
-    assert dds.LATCHED == dds.QosProfile(dds.Reliability.RELIABLE,
-                                         dds.Durability.TRANSIENT_LOCAL, 1)
+    assert dds.QosProfile(dds.Reliability.BEST_EFFORT,
+                                             dds.Durability.VOLATILE, 5) == dds.SENSOR_DATA
+    assert dds.QosProfile(dds.Reliability.RELIABLE, dds.Durability.VOLATILE, 10) == dds.DEFAULT
+    assert dds.QosProfile(dds.Reliability.RELIABLE,
+                                         dds.Durability.TRANSIENT_LOCAL, 1) == dds.LATCHED
     text = str(dds.LATCHED.to_cyclone())
     assert "TransientLocal" in text and "KeepLast(depth=1)" in text
     assert "use_cdrv0_representation=True" in text

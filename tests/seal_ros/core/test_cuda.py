@@ -57,7 +57,7 @@ def test_voxelize_and_maps_equal_cpu(grid: str) -> None:
     assert maps.coords[0].is_cuda
     gpu_in = network_inputs(gpu.features, gpu.inverse, maps)
     assert len(gpu_in) == len(cpu_in)
-    for got, ref in zip(gpu_in[2:], cpu_in[2:]):  # every pair and rank list
+    for got, ref in zip(gpu_in[2:], cpu_in[2:], strict=True):  # every pair and rank list
         assert torch.equal(got.cpu(), ref)
 
 

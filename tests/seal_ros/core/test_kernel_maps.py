@@ -31,7 +31,7 @@ def _random_coords(seed: int, M: int = 300, side: int = 12, scans: int = 2) -> t
 
 
 def _pairs_set(in_idx: torch.Tensor, out_idx: torch.Tensor) -> set[tuple[int, int]]:
-    return set(zip(in_idx.tolist(), out_idx.tolist()))
+    return set(zip(in_idx.tolist(), out_idx.tolist(), strict=True))
 
 
 def _brute_subm(coords: torch.Tensor, kernel: int) -> list[set[tuple[int, int]]]:
@@ -67,7 +67,8 @@ def _sums(conv: ConvMap, outs: list[torch.Tensor], rows: int) -> set[tuple[int, 
     row_of[perm] = torch.arange(rows)  # accumulation row -> output row
     got = {(int(row_of[i]), int(y)) for t in conv.ranks for i, y in enumerate(t.tolist())}
     assert len(got) == sum(sizes)  # no (row, product) twice
-    expect = set(zip(torch.cat(outs).tolist(), range(sum(int(o.numel()) for o in outs))))
+    expect = set(zip(torch.cat(outs).tolist(), range(sum(int(o.numel()) for o in outs)),
+                     strict=True))
     assert got == expect
     return got
 
@@ -197,7 +198,7 @@ def test_searched_lines_give_the_walked_maps(stem: int, monkeypatch: pytest.Monk
         return [*maps.coords, maps.order, *maps.up, *(t for c in convs for t in c.tensors())]
 
     a, b = flat(walked), flat(searched)
-    assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_empty_and_device_move() -> None:

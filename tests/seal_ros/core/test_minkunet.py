@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -18,12 +17,7 @@ from support.networks import scan_tensors
 PARAMETERS = {"minkunet34": 37_842_976, "minkunet18": 21_691_168}
 
 
-@pytest.fixture(autouse=True)
-def two_threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("two_threads")  # tests/seal_ros/core/conftest.py
 
 
 def _scans(points: tuple[int, ...],

@@ -105,7 +105,8 @@ def test_tensorrt_profile_covers_real_scans() -> None:
     maps = build_kernel_maps(batch.coords)
     dims = dynamic_dims()
     sizes: dict[str, int] = {}
-    for name, tensor in zip(input_names(), network_inputs(batch.features, batch.inverse, maps)):
+    inputs = network_inputs(batch.features, batch.inverse, maps)
+    for name, tensor in zip(input_names(), inputs, strict=True):
         axis, size = dims[name]
         lo, _, hi = profile[name]
         assert lo <= tensor.shape[axis] <= hi, name

@@ -8,8 +8,6 @@ Errors are divided by max(1, max |reference|): weight gradients sum over ~600 si
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -36,13 +34,7 @@ TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 HOST = {"algo": ConvAlgo.Native}
 
 
-@pytest.fixture(autouse=True)
-def two_threads() -> Iterator[None]:
-    """Both defects depend on the thread count; run every test at 2 threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("two_threads")  # tests/seal_ros/core/conftest.py
 
 
 def _random_sites(seed: int, occupancy: float = 0.3) -> torch.Tensor:

@@ -31,7 +31,7 @@ def _brute_force_cell(p: list[float], grid: VoxelGrid) -> tuple[int, int, int]:
     x, y, z = p
     if grid.kind is GridKind.CYLINDRICAL:
         x, y = math.hypot(x, y), math.degrees(math.atan2(y, x))
-    return tuple(math.floor(v / s) for v, s in zip((x, y, z), grid.cell_size))  # type: ignore
+    return tuple(math.floor(v / s) for v, s in zip((x, y, z), grid.cell_size, strict=True))  # type: ignore
 
 
 @pytest.mark.parametrize("grid_name", sorted(GRIDS))

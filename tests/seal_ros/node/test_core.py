@@ -186,7 +186,7 @@ def test_slow_inference_drops_scans_while_the_feeder_never_blocks(h, package, pi
     thread.start()
     msg = h.cloud_message(h.random_scan(2000))
     feed_ms = []
-    for i in range(30):  # 50 Hz for 0.6 s against ~0.15 s per scan
+    for _ in range(30):  # 50 Hz for 0.6 s against ~0.15 s per scan
         t0 = time.perf_counter()
         node.on_cloud(msg)
         feed_ms.append((time.perf_counter() - t0) * 1e3)

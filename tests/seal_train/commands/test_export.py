@@ -150,7 +150,7 @@ def test_replay_of_the_val_bag_scores_what_evaluate_scores(drive, trained, expor
     vehicle = replay(drive["rosbag"] / "scene-0001", model=exported[0], engine="onnxruntime",
                      overrides={"threads": 2}, progress=False)
     assert vehicle.processed == 2 and vehicle.evaluated_points == offline.matrix.sum() > 10_000
-    offline_iou = dict(zip(offline.class_names, offline.iou))
+    offline_iou = dict(zip(offline.class_names, offline.iou, strict=True))
     for name, iou in vehicle.iou.items():  # classes absent from the scene are NaN offline
         assert iou == pytest.approx(offline_iou[name], abs=1e-3, nan_ok=True), name
     assert vehicle.miou == pytest.approx(offline.miou, abs=1e-3)

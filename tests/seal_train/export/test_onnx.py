@@ -157,7 +157,7 @@ def test_example_fills_every_dynamic_size() -> None:
         names = input_names(stem_kernel)
         assert len(example) == len(names) and example[0].shape[1] == 2
         dims = dynamic_dims(stem_kernel)
-        assert min(t.shape[dims[n][0]] for n, t in zip(names, example)) >= 2
+        assert min(t.shape[dims[n][0]] for n, t in zip(names, example, strict=True)) >= 2
 
 
 def test_sparse_example_is_refused(tmp_path: Path) -> None:

@@ -34,11 +34,12 @@ def _pair_blocks(view):
 
 def test_resized_crop_keeps_pairs_on_the_same_superpixel():
     view = _view()
-    original = dict(zip(view.pair_point, _pair_blocks(view)))
+    original = dict(zip(view.pair_point, _pair_blocks(view), strict=True))
     out = resized_crop(view, np.random.default_rng(1), (64, 112))
     assert out.images.shape == (2, 64, 112, 3) and out.superpixels.shape == (2, 64, 112)
     assert 0 < len(out.pair_point) < 4000
-    same = np.array([original[p] == b for p, b in zip(out.pair_point, _pair_blocks(out))])
+    same = np.array([original[p] == b
+                     for p, b in zip(out.pair_point, _pair_blocks(out), strict=True)])
     # Resizing samples one source pixel per output pixel; a pair next to a 10x10 block border
     # may land on the neighbour block, nothing else may change.
     assert same.mean() > 0.85

@@ -18,22 +18,15 @@ from seal_train.sources.frame import CameraView, Frame, project
 from seal_train.sources.kitti import KittiSource
 from seal_train.synth.kitti_writer import LABEL_MAP_FILE, write_kitti
 from seal_train.synth.record import POINT_CHANNELS, SynthFrame, SynthScene
+from support.geometry import axis_rotation
 
 NUSCENES = LabelMap.builtin("nuscenes")
 T0_NS = 1_700_000_000_123_456_789  # not a whole microsecond: stamps must survive to the ns
 
 
-def _rot(axis: int, angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    R = np.eye(3)
-    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
-    return R
-
-
 def _ego_pose(t_s: float) -> np.ndarray:
     """Ego on a gentle left curve at ~10 m/s with a little pitch, far from the world origin."""
-    return rigid(_rot(2, 0.3 + 0.2 * t_s) @ _rot(1, 0.01 * np.sin(t_s)),
+    return rigid(axis_rotation(2, 0.3 + 0.2 * t_s) @ axis_rotation(1, 0.01 * np.sin(t_s)),
                  [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
 
 
@@ -48,9 +41,9 @@ def make_scene(name: str, n_frames: int, seed: int = 0, size=(40, 64), n_points:
     """A hand-built SynthScene: CAM_FRONT (at the scan stamp) + CAM_BACK (8 ms late), motion."""
     rng = np.random.default_rng(seed)
     h, w = size
-    T_ego_lidar = rigid(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
-    T_ego_front = rigid(_rot(0, 0.01) @ OPTICAL.T, [1.6, 0.02, 1.5])
-    T_ego_back = rigid(_rot(2, np.pi) @ OPTICAL.T, [-1.0, 0.0, 1.5])
+    T_ego_lidar = rigid(axis_rotation(2, -np.pi / 2) @ axis_rotation(0, 0.003), [0.94, 0.0, 1.84])
+    T_ego_front = rigid(axis_rotation(0, 0.01) @ OPTICAL.T, [1.6, 0.02, 1.5])
+    T_ego_back = rigid(axis_rotation(2, np.pi) @ OPTICAL.T, [-1.0, 0.0, 1.5])
     K = np.array([[55.5, 0, w / 2 + 0.25], [0, 54.25, h / 2 - 0.5], [0, 0, 1]])
     frames = []
     for index in range(n_frames):
@@ -149,7 +142,8 @@ def test_round_trip(written) -> None:
         pairs = project(frame)
         want = project_points(synth.xyz, front.K, front.T_cam_lidar, front.height, front.width)
         assert len(pairs) == len(want[0]) > 20
-        for got, ref in zip((pairs.point_index, pairs.row, pairs.col, pairs.depth), want):
+        columns = (pairs.point_index, pairs.row, pairs.col, pairs.depth)
+        for got, ref in zip(columns, want, strict=True):
             np.testing.assert_array_equal(got, ref)
 
 
@@ -244,7 +238,8 @@ def _write_real(root: Path, seq: str = "00", n_frames: int = 3, n_points: int = 
                                     f"Tr: {fmt(TR)}\n")
     out: dict[str, list[np.ndarray]] = {"points": [], "raw": [], "poses": [], "images": []}
     for k in range(n_frames):
-        pose = rigid(_rot(1, 0.05 * k), [0.02 * k, -0.01 * k, 0.9 * k])  # cam0: y down, z forward
+        # cam0: y down, z forward
+        pose = rigid(axis_rotation(1, 0.05 * k), [0.02 * k, -0.01 * k, 0.9 * k])
         out["poses"].append(pose)
         points = np.column_stack([rng.uniform(5, 40, n_points), rng.uniform(-10, 10, n_points),
                                   rng.uniform(-2, 1, n_points),
@@ -291,7 +286,7 @@ def test_real_layout_conventions(real) -> None:
         assert [c.name for c in frame.cameras] == ["image_2", "image_3"]
         assert [c.image_id for c in frame.cameras] == [f"00/image_2/{k:06d}",
                                                       f"00/image_3/{k:06d}"]
-        for cam, P, image in zip(frame.cameras, (P2, P3), data["images"][k]):
+        for cam, P, image in zip(frame.cameras, (P2, P3), data["images"][k], strict=True):
             np.testing.assert_array_equal(cam.image, image)
             np.testing.assert_array_equal(cam.K, P[:, :3])
             # K @ T_cam_lidar reproduces the KITTI projection P @ Tr exactly (baseline inside).

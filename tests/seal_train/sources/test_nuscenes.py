@@ -17,6 +17,7 @@ from seal_train.sources.nuscenes import NuScenesSource
 from seal_train.sources.nuscenes_tables import matrix_to_pose, pose_to_matrix
 from seal_train.synth.nuscenes_writer import write_nuscenes
 from seal_train.synth.record import POINT_CHANNELS, SynthBox, SynthFrame, SynthScene
+from support.geometry import axis_rotation
 
 VERSION = "v1.0-mini"
 CAMS = ("CAM_BACK", "CAM_FRONT", "CAM_FRONT_LEFT", "CAM_BACK_RIGHT")  # not nuScenes order
@@ -27,25 +28,17 @@ LABEL_MAP = LabelMap.builtin("nuscenes")
 
 # ------------------------------------------------------------------------- fake synthetic drive --
 
-def _rot(axis: int, angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    R = np.eye(3)
-    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
-    return R
-
-
 def _ego_pose(t_s: float) -> np.ndarray:
     """Ego driving a gentle left curve at ~10 m/s, slight pitch, far from the world origin."""
     yaw = 0.3 + 0.2 * t_s
-    return rigid(_rot(2, yaw) @ _rot(1, 0.01 * np.sin(t_s)),
+    return rigid(axis_rotation(2, yaw) @ axis_rotation(1, 0.01 * np.sin(t_s)),
                  [410.5 + 10 * t_s, 1170.25 + 2 * t_s * t_s, 0.2 * t_s])
 
 
 def _T_ego_cam(name: str, rng: np.random.Generator) -> np.ndarray:
     a = CAM_YAW[name]
     optical = np.array([[np.sin(a), 0, np.cos(a)], [-np.cos(a), 0, np.sin(a)], [0, -1, 0]])
-    wobble = _rot(0, rng.normal(0, 0.01)) @ _rot(1, rng.normal(0, 0.01))
+    wobble = axis_rotation(0, rng.normal(0, 0.01)) @ axis_rotation(1, rng.normal(0, 0.01))
     return rigid(wobble @ optical, [1.5 * np.cos(a), 0.5 * np.sin(a), 1.5 + rng.normal(0, 0.01)])
 
 
@@ -61,7 +54,7 @@ def make_scene(name: str, n_frames: int, cams=CAMS, seed: int = 0, size=(72, 128
     """A hand-built SynthScene: random points and labels, smooth images, real ego motion."""
     rng = np.random.default_rng(seed)
     h, w = size
-    T_ego_lidar = rigid(_rot(2, -np.pi / 2) @ _rot(0, 0.003), [0.94, 0.0, 1.84])
+    T_ego_lidar = rigid(axis_rotation(2, -np.pi / 2) @ axis_rotation(0, 0.003), [0.94, 0.0, 1.84])
     rig = [_T_ego_cam(name_, rng) for name_ in cams]
     intrinsics = [np.array([[rng.uniform(60, 120), 0, w / 2 + 0.25],
                             [0, rng.uniform(60, 120), h / 2 - 0.5], [0, 0, 1]]) for _ in cams]
@@ -75,7 +68,7 @@ def make_scene(name: str, n_frames: int, cams=CAMS, seed: int = 0, size=(72, 128
                            rng.uniform(0, 255, n_points), rng.integers(0, 32, n_points)],
                           axis=1).astype(np.float32)
         views, T_world_ego_cam = [], []
-        for j, (cam_name, T_ego_cam) in enumerate(zip(cams, rig)):
+        for j, (cam_name, T_ego_cam) in enumerate(zip(cams, rig, strict=True)):
             cam_ns = stamp_ns + (j + 1) * 8_333_000  # cameras fire after the LiDAR
             T_wec = _ego_pose((cam_ns - t0_ns) * 1e-9)
             # Reference chain written out with np.linalg.inv (the reader uses its own inverse).
@@ -134,7 +127,7 @@ def test_pose_helpers_round_trip() -> None:
         np.testing.assert_allclose(pose_to_matrix(t, r), T, atol=1e-13)
     # 180-degree turns hit the non-trace branches of Shepperd's method.
     for axis in range(3):
-        T = rigid(_rot(axis, np.pi), [1, 2, 3])
+        T = rigid(axis_rotation(axis, np.pi), [1, 2, 3])
         np.testing.assert_allclose(pose_to_matrix(*matrix_to_pose(T)), T, atol=1e-15)
     with pytest.raises(DatasetError, match="not a rotation"):
         matrix_to_pose(np.diag([1.0, 1.0, -1.0, 1.0]))

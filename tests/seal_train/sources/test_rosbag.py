@@ -119,7 +119,7 @@ def test_round_trip(bag: Path, scene: SynthScene) -> None:
     assert [c.name for c in source.cameras[0]] == ["cam_back", "cam_front"]
     frames = list(source)
     assert source.skipped == {}
-    for got, sf in zip(frames, scene.frames):
+    for got, sf in zip(frames, scene.frames, strict=True):
         want = sf.frame
         assert got.frame_id == f"/lidar_top/points/{want.stamp_ns}"
         assert got.sequence == scene.name and got.stamp_ns == want.stamp_ns
@@ -423,7 +423,7 @@ def test_synthetic_drive_round_trip(tmp_path: Path) -> None:
     (bag,) = write_rosbag([scene], tmp_path, storage="mcap")
     frames = list(RosbagSource(bag, label_field="label", label_map="nuscenes"))
     assert len(frames) == 2
-    for got, sf in zip(frames, scene.frames):
+    for got, sf in zip(frames, scene.frames, strict=True):
         want = sf.frame
         np.testing.assert_array_equal(got.points, want.points)
         np.testing.assert_array_equal(got.labels, want.labels)

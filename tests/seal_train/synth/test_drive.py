@@ -53,7 +53,7 @@ def test_same_seed_gives_identical_arrays(small: SynthScene) -> None:
     again = generate_scene(SynthConfig(**SMALL), 0)
     a, b = _arrays(small), _arrays(again)
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.dtype == y.dtype and x.shape == y.shape
         assert np.array_equal(x, y)
 
@@ -90,7 +90,8 @@ def test_record_shapes_dtypes_and_ids(scene: SynthScene) -> None:
         assert (f.train_labels() > 0).all()  # every raw id is a real training class
         assert [c.name for c in f.cameras] == list(CAMERA_NAMES)
         assert f.cameras[0].stamp_ns == f.stamp_ns
-        for cam, T_ego_cam, T_world_ego_cam in zip(f.cameras, sf.T_ego_cam, sf.T_world_ego_cam):
+        for cam, T_ego_cam, T_world_ego_cam in zip(f.cameras, sf.T_ego_cam, sf.T_world_ego_cam,
+                                                   strict=True):
             assert cam.image_id == f"{f.frame_id}/{cam.name}"
             assert cam.image.shape == (216, 384, 3) and cam.instance_mask.dtype == np.uint16
             assert abs(cam.stamp_ns - f.stamp_ns) <= 40_000_000
@@ -129,7 +130,7 @@ def test_segments_are_stable_and_masks_share_the_id_space(scene: SynthScene) -> 
     assert len(common) > 10 and all(ids0[i] == ids2[i] for i in common)
     for sf in scene.frames:
         f = sf.frame
-        point_label = dict(zip(f.instances.tolist(), f.labels.tolist()))
+        point_label = dict(zip(f.instances.tolist(), f.labels.tolist(), strict=True))
         for box in sf.boxes:  # a box's points carry its class
             assert point_label.get(box.instance, box.raw_label) == box.raw_label
         mask_ids = np.unique(np.concatenate([c.instance_mask.ravel() for c in f.cameras]))

@@ -41,7 +41,7 @@ def test_cast_matches_ray_marching() -> None:
     step = 0.002
     ts = np.arange(0.0, 25.0, step)
     hits = 0
-    for ray, (t_ray, won_ray) in enumerate(zip(t.reshape(-1), won.reshape(-1))):
+    for ray, (t_ray, won_ray) in enumerate(zip(t.reshape(-1), won.reshape(-1), strict=True)):
         d = dirs.reshape(-1, 3)[ray].astype(np.float64)
         inside = _inside(prims, origin + ts[:, None] * d)  # (S, P)
         first = np.flatnonzero(inside.any(axis=1))
