@@ -40,6 +40,12 @@ __all__ = ["FORMAT_VERSION", "InputSpec", "ModelPackage", "Profile"]
 FORMAT_VERSION = 1
 
 
+
+def _triple(values: Any, key: str) -> tuple[int, int, int]:
+    """Three integers (a profile's min/opt/max, an RGB colour)."""
+    a, b, c = (int(v) for v in values)  # ValueError for another count: reported with the key
+    return a, b, c
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """Input sizes an engine accepts: (min, opt, max) points and voxels per scan."""
@@ -212,12 +218,12 @@ class ModelPackage:
                 raise ConfigError(f"missing key {key!r}")
         try:
             voxel = data.get("voxel") or {}
-            grid = VoxelGrid(GridKind(voxel.get("kind", "cylindrical")),
-                             tuple(float(v) for v in voxel.get("cell_size", (0.1, 1.0, 0.1))))
+            rho, phi, z = (float(v) for v in voxel.get("cell_size", (0.1, 1.0, 0.1)))
+            grid = VoxelGrid(GridKind(voxel.get("kind", "cylindrical")), (rho, phi, z))
             inp = data.get("input") or {}
             spec = InputSpec(**{k: tuple(v) for k, v in inp.items()})
             prof = data.get("profile") or {}
-            profile = Profile(**{k: tuple(int(x) for x in v) for k, v in prof.items()})
+            profile = Profile(**{k: _triple(v, f"profile.{k}") for k, v in prof.items()})
         except (TypeError, ValueError) as err:
             raise ConfigError(f"voxel/input/profile: {err}") from err
         onnx = Path(data["onnx"])
@@ -230,7 +236,7 @@ class ModelPackage:
             model_id=str(data["model_id"]),
             onnx=onnx,
             class_names=tuple(str(c) for c in data["class_names"]),
-            palette=tuple(tuple(int(c) for c in rgb) for rgb in data["palette"]),
+            palette=tuple(_triple(rgb, "palette") for rgb in data["palette"]),
             ignore_id=None if data.get("ignore_id", 0) is None else int(data.get("ignore_id", 0)),
             grid=grid,
             input=spec,

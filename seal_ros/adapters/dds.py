@@ -249,16 +249,17 @@ class DdsSubscriber:
 
         if self._reader is None:
             raise TransportError(f"subscriber on {self.topic!r} is closed")
-        if self._has_callback:
+        if self._has_callback or self._waitset is None:
             raise TransportError(f"subscriber on {self.topic!r} delivers to its callback; "
                                  f"create it without callback= to take()")
+        waitset = self._waitset
         deadline = time.monotonic() + timeout_s
         while True:
             samples = [s for s in self._reader.take(N=max_samples) if type(s) is self.msg_cls]
             left = deadline - time.monotonic()
             if samples or left <= 0:
                 return samples
-            self._waitset.wait(duration(seconds=min(left, 0.5)))
+            waitset.wait(duration(seconds=min(left, 0.5)))
 
     @property
     def publisher_count(self) -> int:
@@ -300,6 +301,7 @@ class DdsTransport:
                                  "(pip install cyclonedds)") from err
         self.config = config or DdsConfig()
         _acquire_domain(self.config)
+        self._participant: Any = None  # None once closed
         try:
             self._participant = DomainParticipant(self.config.domain_id)
         except Exception as err:

@@ -71,8 +71,9 @@ _FAST = True
 
 
 def _struct_machines(cls: type) -> tuple[StructMachine, StructMachine]:
-    cls.__idl__.populate()
-    v1, v2 = cls.__idl__.v1_machine, cls.__idl__.v2_machine
+    idl = cls.__idl__  # type: ignore[attr-defined]  # set on IdlStruct classes by cyclonedds
+    idl.populate()
+    v1, v2 = idl.v1_machine, idl.v2_machine
     if not isinstance(v1, StructMachine) or not isinstance(v2, StructMachine):
         raise TypeError(f"{cls.__name__}: expected final-struct machines, got {type(v1).__name__}"
                         f" / {type(v2).__name__} (cyclonedds version change?)")

@@ -21,7 +21,7 @@ import enum
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def cloud_dtype(fields: Iterable[Any], point_step: int, is_bigendian: bool = Fal
     if point_step <= 0:
         raise CodecError(CodecReason.POINT_STEP,
                          f"point_step is {point_step}; expected the positive size of one point")
-    order = ">" if is_bigendian else "<"
+    order: Literal["<", ">"] = ">" if is_bigendian else "<"
     names: list[str] = []
     formats: list[Any] = []
     offsets: list[int] = []
@@ -232,7 +232,8 @@ def decode(msg: Any, require: Sequence[str] = ()) -> np.ndarray:
         return np.zeros(0, dtype=dtype)
     if row_step == width * point_step:
         return np.frombuffer(buf, dtype=dtype, count=n)
-    rows = np.ndarray((height, width), dtype=dtype, buffer=buf, strides=(row_step, point_step))
+    rows: np.ndarray = np.ndarray((height, width), dtype=dtype, buffer=buf,
+                                  strides=(row_step, point_step))
     return rows.reshape(n)
 
 
@@ -339,7 +340,7 @@ def _pack_columns(arrays: Mapping[str, np.ndarray], datatypes: dict[str, int],
             values = values.astype(DATATYPE_DTYPES[int(datatypes[name])], copy=False)
         _datatype_of(name, values.dtype)
         columns[name] = values
-    order = ">" if is_bigendian else "<"
+    order: Literal["<", ">"] = ">" if is_bigendian else "<"
     names, formats, offsets, offset = [], [], [], 0
     for name, values in columns.items():
         base = values.dtype.newbyteorder(order)
@@ -415,7 +416,7 @@ def stamp_to_ns(stamp: Any) -> int:
     nsec = getattr(stamp, "nanosec", None)
     if nsec is None:
         nsec = getattr(stamp, "nsecs", 0)
-    return int(sec) * 1_000_000_000 + int(nsec)
+    return int(sec) * 1_000_000_000 + int(nsec or 0)
 
 
 __all__ = ["DATATYPE_DTYPES", "XYZ", "CloudData", "FieldSpec", "PointFieldType", "cloud_dtype",

@@ -54,10 +54,10 @@ class Engine:
 
 
 def _load_state(source: Mapping[str, Any] | str | Path) -> dict[str, torch.Tensor]:
-    if isinstance(source, (str, Path)):
-        source = load_torch_file(source, "checkpoint", EngineError)
+    checkpoint = (load_torch_file(source, "checkpoint", EngineError)
+                  if isinstance(source, (str, Path)) else source)
     try:
-        return spconv_state_from_checkpoint(source)
+        return spconv_state_from_checkpoint(checkpoint)
     except SealError as err:
         raise EngineError(str(err)) from err
 
@@ -86,7 +86,8 @@ class TorchEngine(Engine):
         coords = maps.coords[0]  # network row order: features and inverse follow it
         features, inverse = maps.network_order(features, inverse)
         if spatial_shape is None:
-            spatial_shape = tuple(int(s) + 1 for s in coords[:, 1:].amax(0).tolist())
+            i, j, k = (int(s) + 1 for s in coords[:, 1:].amax(0).tolist())
+            spatial_shape = (i, j, k)
         batch_size = int(coords[:, 0].max()) + 1 if coords.shape[0] else 1
         offsets = torch.zeros(batch_size + 1, dtype=torch.int64)
         batch = SparseBatch(coords=coords, features=features, inverse=inverse, offsets=offsets,

@@ -56,7 +56,8 @@ def grid_shape(spatial_shape: Sequence[int], levels: int = NUM_LEVELS) -> tuple[
     the last cell: its voxels would vanish. A multiple of ``2**levels`` halves exactly each level.
     """
     step = 2**levels
-    return tuple(-(-max(int(s), 1) // step) * step for s in spatial_shape)  # type: ignore
+    i, j, k = (-(-max(int(s), 1) // step) * step for s in spatial_shape)
+    return i, j, k
 
 
 def spconv_spatial_shapes(
@@ -361,8 +362,8 @@ def build_kernel_maps(
             raise ValueError(f"coords lie outside spatial_shape {tuple(spatial_shape)}")
     layout = KeyLayout.of(coords, reach=max(1, stem_kernel // 2))
     subm, down, up, scale_coords = [], [], [], []
-    fine_code = fine_parent = None
     keys = layout.pack(*coords.unbind(1))
+    fine_code = fine_parent = keys  # set by _parents before the first coarse scale reads them
     for scale in range(levels + 1):
         conv, pos = _subm(keys, layout, 3, relabel=True)  # the scale moves to its network order
         order = _inverse(pos)
@@ -374,7 +375,7 @@ def build_kernel_maps(
         else:  # the down map into this scale, with coarse rows in network order
             scale_coords.append(layout.unpack(keys))
             coarse_row = pos.index_select(0, fine_parent)
-            down_map, up_index = _down(fine_code, coarse_row, keys.shape[0])  # type: ignore
+            down_map, up_index = _down(fine_code, coarse_row, keys.shape[0])
             down.append(down_map)
             up.append(up_index)
         if scale < levels:

@@ -23,7 +23,8 @@ Output: ``logits`` (N, K). :func:`tensorrt_profile` gives every input's (min, op
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -181,6 +182,11 @@ class GatherMinkUNet(nn.Module):
         net.load_spconv(state, eps)
         return net.eval()
 
+    @staticmethod
+    def _blocks(stages: nn.ModuleList, index: int) -> Iterable[Block]:
+        """The residual blocks of one encoder / decoder stage (a container of Blocks)."""
+        return cast(Iterable[Block], stages[index])
+
     @torch.no_grad()
     def load_spconv(self, state: Mapping[str, torch.Tensor], eps: float = 1e-5) -> None:
         """Copy folded spconv weights into this network (shapes must match its spec)."""
@@ -193,6 +199,8 @@ class GatherMinkUNet(nn.Module):
             if isinstance(module, SubMConv):
                 module.set_weight(w, b)
             else:
+                assert isinstance(module.weight, torch.Tensor)
+                assert isinstance(module.bias, torch.Tensor)
                 module.weight.copy_(w)
                 module.bias.copy_(b)
 
@@ -205,10 +213,10 @@ class GatherMinkUNet(nn.Module):
         conv(self.stem, "stem.0.weight", "stem.1")
         for index in range(NUM_LEVELS):
             conv(self.down[index], f"down.{index}.0.weight", f"down.{index}.1")
-            for b, blk in enumerate(self.encoder[index]):
+            for b, blk in enumerate(self._blocks(self.encoder, index)):
                 block(blk, f"encoder.{index}.{b}")
             conv(self.up[index], f"up.{index}.0.weight", f"up.{index}.1")
-            for b, blk in enumerate(self.decoder[index]):
+            for b, blk in enumerate(self._blocks(self.decoder, index)):
                 block(blk, f"decoder.{index}.{b}")
         if self.head is not None:
             self.head.weight.copy_(state["head.weight"].t())
@@ -237,7 +245,7 @@ class GatherMinkUNet(nn.Module):
         for index in range(NUM_LEVELS):
             pairs, ranks, perm, _ = down[index]
             x = torch.relu(self.down[index](x, pairs, ranks, perm))
-            for blk in self.encoder[index]:
+            for blk in self._blocks(self.encoder, index):
                 x = blk(x, *subm[index + 1])
             skips.append(x)
         skips.pop()
@@ -246,7 +254,7 @@ class GatherMinkUNet(nn.Module):
             pairs, _, _, up_index = down[level - 1]
             x = torch.relu(self.up[step](x, pairs, up_index))
             x = torch.cat([x, skips.pop()], dim=1)
-            for blk in self.decoder[step]:
+            for blk in self._blocks(self.decoder, step):
                 x = blk(x, *subm[level - 1])
         if self.head is not None:
             x = self.head(x)  # (M0, K)

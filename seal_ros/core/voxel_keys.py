@@ -45,8 +45,9 @@ class KeyLayout:
     @staticmethod
     def of(coords: torch.Tensor, reach: int = 0) -> KeyLayout:
         """Layout for (M, 4) int coords [scan, i, j, k] (cells >= 0), offsets up to ``reach``."""
-        most = coords.amax(dim=0).tolist() if coords.shape[0] else [0, 0, 0, 0]
-        return KeyLayout.for_extent(tuple(most), reach)  # type: ignore[arg-type]
+        scan, i, j, k = (int(v) for v in coords.amax(dim=0).tolist()) if coords.shape[0] \
+            else (0, 0, 0, 0)
+        return KeyLayout.for_extent((scan, i, j, k), reach)
 
     def pack(self, scan: torch.Tensor, i: torch.Tensor, j: torch.Tensor, k: torch.Tensor
              ) -> torch.Tensor:

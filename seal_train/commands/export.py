@@ -39,12 +39,10 @@ FORMATS = ("onnx", "tensorrt")
 
 def _triple(text: str) -> tuple[int, int, int]:
     try:
-        values = tuple(int(v) for v in text.split(","))
+        low, opt, high = (int(v) for v in text.split(","))
     except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected min,opt,max integers")
-    return values  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"{text!r}: expected min,opt,max integers") from None
+    return low, opt, high
 
 
 def _floats(text: str) -> tuple[float, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ class TrainState:
 
 def rng_state() -> dict[str, Any]:
     """The global RNG states as tensors and plain values (numpy's key as an int64 tensor)."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
+    name, key, pos, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float],
+                                            np.random.get_state(legacy=True))
     numpy_state = {"name": name, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
                    "has_gauss": int(has_gauss), "gauss": float(gauss)}
     state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
@@ -54,7 +55,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel wrapper (or the module itself)."""
-    return model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", model)
+    return inner if isinstance(inner, nn.Module) else model
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,

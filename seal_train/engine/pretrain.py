@@ -142,8 +142,9 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
     dataset = PretrainDataset(frames, store, cfg.pairing, seed=cfg.seed)
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.rank, info.world_size,
                                  cfg.seed)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, num_workers=cfg.data.workers,
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        dataset,  # type: ignore[arg-type]  # a map-style dataset by protocol, not by subclass
+        batch_sampler=sampler, num_workers=cfg.data.workers,
         collate_fn=MicroBatches(PretrainCollate(build_grid(cfg.model)), cfg.micro_batches),
         pin_memory=device.type == "cuda", multiprocessing_context="fork"
         if cfg.data.workers > 0 else None)

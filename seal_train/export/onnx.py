@@ -196,6 +196,8 @@ def _trace(net: GatherMinkUNet, example: tuple[torch.Tensor, ...], path: Path, e
                 input_names=names, output_names=["logits"], external_data=False,
                 optimize=optimize, verbose=False,
             )
+            if program is None:
+                raise ExportError("the dynamo exporter returned no program")
             program.save(str(path))
         else:
             torch.onnx.export(net, example, str(path), dynamo=False, opset_version=OPSET,

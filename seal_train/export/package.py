@@ -154,7 +154,7 @@ def export_package(
         model_id=model_id,
         onnx=onnx_path.resolve(),
         class_names=source.class_names,
-        palette=tuple(tuple(int(c) for c in rgb) for rgb in palette_for(source.class_names)),
+        palette=tuple((int(r), int(g), int(b)) for r, g, b in palette_for(source.class_names)),
         ignore_id=0,
         grid=source.grid,
         input=spec,

@@ -26,6 +26,11 @@ class FrameSource(Protocol):
 
     def __iter__(self) -> Iterator[Frame]: ...
 
+    @property
+    def frame_ids(self) -> list[str]:
+        """A stable id per frame, in order (splits and reports name frames by it)."""
+        ...
+
 
 BAG_SUFFIXES = (".mcap", ".db3", ".bag")
 

@@ -252,10 +252,9 @@ class KittiSource(PlannedSource[_FramePlan]):
             return
         bad_stems = [s for s in stems if not (s.isdigit() and int(s) < len(stems))]
         if bad_stems:
-            err = FrameError("poses", f"{path / 'velodyne'}: scans {bad_stems[:5]} are not "
-                             f"numbered 000000..{len(stems) - 1:06d}, the line of their pose "
-                             f"and time")
-            self._reject(err, count=len(stems))
+            self._reject(FrameError("poses", f"{path / 'velodyne'}: scans {bad_stems[:5]} are "
+                                    f"not numbered 000000..{len(stems) - 1:06d}, the line of "
+                                    f"their pose and time"), count=len(stems))
             return
         label_dir = path / "labels"
         labels = dir_sizes(label_dir, ".label") if label_dir.is_dir() else None
@@ -324,7 +323,7 @@ class KittiSource(PlannedSource[_FramePlan]):
     @staticmethod
     def _read(path: Path, dtype: type, count: int, what: str, reason: str) -> np.ndarray:
         try:
-            data = np.fromfile(path, dtype=dtype)
+            data: np.ndarray = np.fromfile(path, dtype=dtype)
         except OSError as err:
             raise FrameError(reason, f"{path}: cannot read {what}: {err}") from err
         if data.size != count:

@@ -278,7 +278,7 @@ class NuScenesSource(PlannedSource[_FramePlan]):
 
     def _read(self, path: Path, dtype: type, count: int, what: str, reason: str) -> np.ndarray:
         try:
-            data = np.fromfile(path, dtype=dtype)
+            data: np.ndarray = np.fromfile(path, dtype=dtype)
         except OSError as err:
             raise FrameError("missing_file", f"{path}: cannot read {what}: {err}") from err
         if data.size != count:

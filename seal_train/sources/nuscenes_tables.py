@@ -66,12 +66,13 @@ def split_scenes(split: str | Path, available: list[str], dataroot: Path) -> lis
                                f"or list the scenes in {dataroot / SPLIT_DIR / (split + '.txt')}")
         return chosen
     names = read_split_file(path)
-    missing = [name for name in names if name not in set(available)]
+    known = set(available)
+    missing = [name for name in names if name not in known]
     if missing:
         raise DatasetError(f"{path}: scenes {missing[:10]} are not in this dataset; it has "
                            f"{len(available)} scenes, e.g. {available[:5]}")
-    chosen = set(names)
-    return [name for name in available if name in chosen]
+    listed = set(names)
+    return [name for name in available if name in listed]
 
 
 def open_devkit(dataroot: Path, version: str) -> NuScenes:

@@ -216,14 +216,17 @@ class RosbagSource(PlannedSource[_FramePlan]):
                            f"{self.ego_frame!r}'s tree, {tf.root(self.ego_frame)!r})")
 
         clouds = self._scan(index, topic, check_cloud=True)
-        masks = {cam.name: {r.stamp_ns: r for r in self._scan(index, cam.mask_topic)}
+        masks = {cam.name: {r.stamp_ns: r for r in self._refs(index, cam.mask_topic)}
                  for cam in cams if cam.mask_topic is not None}
         images = {}
         for cam in cams:
-            refs = sorted(self._scan(index, cam.image_topic), key=lambda r: r.stamp_ns)
+            refs = sorted(self._refs(index, cam.image_topic), key=lambda r: r.stamp_ns)
             images[cam.name] = (np.asarray([r.stamp_ns for r in refs], dtype=np.int64), refs)
         infos = {cam.name: self._camera_infos(index, cam) for cam in cams}
         for ref in clouds:
+            if not isinstance(ref, _Ref):  # a cloud whose layout was refused
+                self._reject(ref)
+                continue
             try:
                 self._plans.append(self._plan(index, bag, tf, world, topic, ref, cams, images,
                                               infos, masks))
@@ -232,7 +235,12 @@ class RosbagSource(PlannedSource[_FramePlan]):
             except BagFrameError as err:
                 self._reject(err)
 
-    def _scan(self, index: int, topic: str, check_cloud: bool = False) -> list[_Ref | Exception]:
+    def _refs(self, index: int, topic: str) -> list[_Ref]:
+        """Refs of every message on a camera topic (no layout check: no errors), bag order."""
+        return [ref for ref in self._scan(index, topic) if isinstance(ref, _Ref)]
+
+    def _scan(self, index: int, topic: str, check_cloud: bool = False
+              ) -> list[_Ref | BagFrameError]:
         """Refs of every message on ``topic`` in bag order (clouds: layout errors instead)."""
         reader = self._reader(index)
         refs: list[Any] = []
@@ -269,12 +277,10 @@ class RosbagSource(PlannedSource[_FramePlan]):
             Ks.append(np.asarray(k if k is not None else msg.K, dtype=np.float64).reshape(3, 3))
         return np.asarray(stamps, dtype=np.int64), Ks
 
-    def _plan(self, index: int, bag: Path, tf: TransformTree, world: str, topic: str, ref: Any,
+    def _plan(self, index: int, bag: Path, tf: TransformTree, world: str, topic: str, ref: _Ref,
               cams: tuple[CameraTopics, ...], images: dict[str, tuple[np.ndarray, list[_Ref]]],
               infos: dict[str, tuple[np.ndarray, list[np.ndarray]]],
               masks: dict[str, dict[int, _Ref]]) -> _FramePlan:
-        if isinstance(ref, BagFrameError):
-            raise ref
         t = ref.stamp_ns
         T_ego_lidar = tf.lookup(self.ego_frame, ref.frame_id, t)
         T_world_ego = tf.lookup(world, self.ego_frame, t)

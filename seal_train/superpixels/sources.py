@@ -20,7 +20,10 @@ from seal_train.superpixels.store import NO_SEGMENT, densify
 class SuperpixelSource(Protocol):
     """Turns one camera image into a dense uint16 segment map (65535 = no segment)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The source's name, as in :data:`SOURCES` and the store's manifest."""
+        ...
 
     def parameters(self) -> dict[str, Any]:
         """Everything that changes the output; stored in the manifest."""

@@ -83,13 +83,14 @@ Vec = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _hit_box(o: Vec, d: Vec, h: Vec) -> np.ndarray:
     """Slab test in the local frame: o, h (Q, 1), d (Q, T) -> (Q, T) entry distance, inf = miss."""
-    t_near = t_far = None
+    t_near: np.ndarray = np.full(np.broadcast_shapes(o[0].shape, d[0].shape), -np.inf,
+                                 dtype=np.result_type(o[0], d[0]))
+    t_far: np.ndarray = np.full_like(t_near, np.inf)
     for oi, di, hi in zip(o, d, h, strict=True):
         inv = 1.0 / di
         a, b = (-hi - oi) * inv, (hi - oi) * inv
-        lo, up = np.minimum(a, b), np.maximum(a, b)
-        t_near = lo if t_near is None else np.maximum(t_near, lo)
-        t_far = up if t_far is None else np.minimum(t_far, up)
+        t_near = np.maximum(t_near, np.minimum(a, b))
+        t_far = np.minimum(t_far, np.maximum(a, b))
     return np.where((t_far >= t_near) & (t_near > _EPS), t_near, np.float32(np.inf))
 
 
@@ -171,8 +172,8 @@ def cast(prims: Primitives, origin: np.ndarray, dirs: np.ndarray, pair_tile: np.
             dx, dy = comp[0][tiles], comp[1][tiles]  # (Q_k, T)
             c, s = cos[pp, None], sin[pp, None]
             d = (c * dx + s * dy, c * dy - s * dx, comp[2][tiles])
-            o = tuple(local[pp, i, None] for i in range(3))
-            h = tuple(half[pp, i, None] for i in range(3))
+            o = (local[pp, 0, None], local[pp, 1, None], local[pp, 2, None])
+            h = (half[pp, 0, None], half[pp, 1, None], half[pp, 2, None])
             t = hit(o, d, h).astype(np.float32, copy=False)  # (Q_k, T)
             key[sel] = (t.view(np.int32).astype(np.int64) << 32) | sel[:, None]
     starts = np.flatnonzero(np.r_[True, pair_tile[1:] != pair_tile[:-1]])

@@ -80,7 +80,7 @@ def surface(tr: Trace, hit: np.ndarray, prims: Primitives, town: Town,
     o_point = tr.origin + tr.t[o_rows, None] * tr.dirs[o_rows]
     gx, gy = g_point[:, 0], g_point[:, 1]
     g_seg, g_label, g_color, g_reflect = town.ground.lookup(gx, gy)
-    g_normal = np.broadcast_to(np.float32([0.0, 0.0, 1.0]), (len(g_rows), 3))
+    g_normal = np.broadcast_to(np.array([0.0, 0.0, 1.0], dtype=np.float32), (len(g_rows), 3))
     prim = tr.prim[o_rows]
     src = prims.source[prim]
     obj = town.prim_obj[src]

@@ -34,6 +34,9 @@ MOCO_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "backbone.")
 class ResNetTeacher(nn.Module):
     """Images (B, 3, H, W) float in [0, 1] -> (B, out_dim, H, W) unit-norm features."""
 
+    mean: torch.Tensor  # buffers (not parameters, not saved)
+    std: torch.Tensor
+
     def __init__(self, trunk: nn.Module, trunk_dim: int = 2048, out_dim: int = 64) -> None:
         super().__init__()
         self.trunk = trunk
@@ -57,7 +60,7 @@ class ResNetTeacher(nn.Module):
         return F.normalize(x, dim=1)
 
 
-def _trunk(output_stride: int, stage: int = 4) -> nn.Module:
+def _trunk(output_stride: int, stage: int = 4) -> nn.Sequential:
     """conv1 .. layer``stage`` of a (dilated) ResNet-50; children keep indices 0..7."""
     from torchvision.models import resnet50
 
