@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -40,11 +40,13 @@ __all__ = ["FORMAT_VERSION", "InputSpec", "ModelPackage", "Profile"]
 FORMAT_VERSION = 1
 
 
+def _int_triple(values: Any) -> tuple[int, int, int]:
+    """``values`` as ints, typed as the triple that the receiving dataclass checks it is.
 
-def _triple(values: Any, key: str) -> tuple[int, int, int]:
-    """Three integers (a profile's min/opt/max, an RGB colour)."""
-    a, b, c = (int(v) for v in values)  # ValueError for another count: reported with the key
-    return a, b, c
+    Profile and ModelPackage validate the length (with their own messages), so no check here.
+    """
+    return cast(tuple[int, int, int], tuple(int(v) for v in values))
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -218,12 +220,14 @@ class ModelPackage:
                 raise ConfigError(f"missing key {key!r}")
         try:
             voxel = data.get("voxel") or {}
-            rho, phi, z = (float(v) for v in voxel.get("cell_size", (0.1, 1.0, 0.1)))
-            grid = VoxelGrid(GridKind(voxel.get("kind", "cylindrical")), (rho, phi, z))
+            # VoxelGrid checks that cell_size has 3 values (a ConfigError naming them)
+            cell_size = cast(tuple[float, float, float],
+                             tuple(float(v) for v in voxel.get("cell_size", (0.1, 1.0, 0.1))))
+            grid = VoxelGrid(GridKind(voxel.get("kind", "cylindrical")), cell_size)
             inp = data.get("input") or {}
             spec = InputSpec(**{k: tuple(v) for k, v in inp.items()})
             prof = data.get("profile") or {}
-            profile = Profile(**{k: _triple(v, f"profile.{k}") for k, v in prof.items()})
+            profile = Profile(**{k: _int_triple(v) for k, v in prof.items()})
         except (TypeError, ValueError) as err:
             raise ConfigError(f"voxel/input/profile: {err}") from err
         onnx = Path(data["onnx"])
@@ -236,7 +240,7 @@ class ModelPackage:
             model_id=str(data["model_id"]),
             onnx=onnx,
             class_names=tuple(str(c) for c in data["class_names"]),
-            palette=tuple(_triple(rgb, "palette") for rgb in data["palette"]),
+            palette=tuple(_int_triple(rgb) for rgb in data["palette"]),
             ignore_id=None if data.get("ignore_id", 0) is None else int(data.get("ignore_id", 0)),
             grid=grid,
             input=spec,

@@ -15,6 +15,11 @@ raw bytes, not element by element (:mod:`seal_ros.adapters.dds_bytes`).
 
 # No ``from __future__ import annotations``: cyclonedds resolves the field annotations at run time
 # and cannot resolve string annotations such as "t.uint32".
+#
+# The IDL fields are declared with cyclonedds' run-time type constructors (t.sequence[T],
+# t.array[T, n]), which mypy reads as plain classes: it rejects their arguments and the defaults
+# ([] / b"" / [0.0] * n) assigned to them. Those three checks are off for this module only.
+# mypy: disable-error-code="type-arg, valid-type, assignment"
 
 import typing
 from dataclasses import dataclass, field
@@ -219,7 +224,8 @@ MESSAGE_TYPES: tuple[type[IdlStruct], ...] = (
 
 def dds_typename(cls: type) -> str:
     """The DDS type name on the wire, e.g. ``sensor_msgs::msg::dds_::PointCloud2_``."""
-    return str(cls.__idl_typename__).replace(".", "::")
+    # set on every IdlStruct subclass by cyclonedds' metaclass
+    return str(cls.__idl_typename__).replace(".", "::")  # type: ignore[attr-defined]
 
 
 def ros_typename(cls: type) -> str:

@@ -413,10 +413,10 @@ def stamp_to_ns(stamp: Any) -> int:
     sec = getattr(stamp, "sec", None)
     if sec is None:
         sec = stamp.secs
-    nsec = getattr(stamp, "nanosec", None)
+    nsec: Any = getattr(stamp, "nanosec", None)
     if nsec is None:
         nsec = getattr(stamp, "nsecs", 0)
-    return int(sec) * 1_000_000_000 + int(nsec or 0)
+    return int(sec) * 1_000_000_000 + int(nsec)
 
 
 __all__ = ["DATATYPE_DTYPES", "XYZ", "CloudData", "FieldSpec", "PointFieldType", "cloud_dtype",

@@ -55,14 +55,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel wrapper (or the module itself)."""
-    inner = getattr(model, "module", model)
-    return inner if isinstance(inner, nn.Module) else model
+    # nn.Module.__getattr__ is typed Tensor | Module; a DDP wrapper's .module is the Module
+    return cast(nn.Module, model.module) if hasattr(model, "module") else model
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                    scaler: Any = None, config: dict[str, Any] | None = None) -> Path:
+                    scaler: Any = None, config: dict[str, Any] | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write atomically; ``extra`` adds top-level entries (plain values: ``class_names``)."""
     payload = {
+        **(extra or {}),
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
