@@ -93,6 +93,8 @@ def _sites(evil: Path, tmp: Path) -> dict[str, Callable[[], None]]:
     return {
         "probe --checkpoint": _cli("probe", "--checkpoint", str(evil), f"out_dir={out}"),
         "evaluate --head": _cli("evaluate", "--head", str(evil), "--out", out),
+        "finetune --checkpoint": _cli("finetune", "--checkpoint", str(evil), f"out_dir={out}"),
+        "evaluate --checkpoint": _cli("evaluate", "--checkpoint", str(evil), "--out", out),
         "export --checkpoint": _cli("export", "--checkpoint", str(evil), "--classes",
                                     "nuscenes", "--out", out),
         "export --head": export_head,
@@ -117,7 +119,7 @@ def test_the_payload_is_live(tmp_path: Path) -> None:
 def test_malicious_file_is_refused_and_never_runs(site: str, tmp_path: Path, capsys) -> None:
     evil, marker = _malicious(tmp_path, "evil.pt")
     run = _sites(evil, tmp_path)[site]
-    if site.startswith(("probe", "evaluate", "export")):
+    if site.startswith(("probe", "evaluate", "export", "finetune")):
         run()  # exit code 1
         message = capsys.readouterr().err
         assert message.startswith("error: ")

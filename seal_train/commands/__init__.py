@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from seal_train.commands import data, evaluate, export, pretrain, probe, superpixels, synth
+from seal_train.commands import (
+    data,
+    evaluate,
+    export,
+    finetune,
+    pretrain,
+    probe,
+    superpixels,
+    synth,
+)
 
 COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
@@ -12,6 +21,7 @@ COMMANDS: dict[str, ModuleType] = {
     "superpixels": superpixels,
     "pretrain": pretrain,
     "probe": probe,
+    "finetune": finetune,
     "evaluate": evaluate,
     "export": export,
 }

@@ -9,12 +9,14 @@ the node looks for. TensorRT for RTX (``pip install tensorrt-rtx-cu12``) builds 
 classic TensorRT builds on the GPU that will run it. Without either the ONNX and package are
 still written and the command fails with that reason.
 
-The classes come from a probe head (``--head``), from a head stored in the checkpoint, or, for
-testing the deployment chain only, from ``--classes`` with a random-weight head.
+The classes come from a probe head (``--head``), from a head stored in the checkpoint
+(``finetune``'s ``best.pt``), or, for testing the deployment chain only, from ``--classes`` with a
+random-weight head.
 
 Examples:
     python -m seal_train export --checkpoint runs/pretrain/last.pt --head runs/probe/probe.pt \\
         --format onnx --out models/seal-nus
+    python -m seal_train export --checkpoint runs/finetune/best.pt --out models/seal-ft
     python -m seal_train export --checkpoint runs/pretrain/last.pt --classes nuscenes \\
         --format tensorrt --precision fp16 fp32 --points 1000,35000,150000 --out models/chain-test
     ros2 launch seal_ros segment.launch.py model_path:=models/seal-nus

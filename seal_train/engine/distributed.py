@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -17,6 +19,7 @@ from torch import nn
 from seal_ros.errors import ConfigError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,15 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
+def broadcast_object(value: T, info: DistInfo) -> T:
+    """Rank 0's ``value`` on every rank (picklable plain values: scores, counters)."""
+    if not info.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
@@ -78,3 +90,13 @@ def barrier(info: DistInfo) -> None:
 def cleanup(info: DistInfo) -> None:
     if info.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_distributed(device: torch.device, body: Callable[[DistInfo], T]) -> T:
+    """``body(info)`` inside the process group of a torchrun launch: joined before, left after
+    (also when ``body`` raises); a plain run is rank 0 of 1."""
+    info = init_distributed(device)
+    try:
+        return body(info)
+    finally:
+        cleanup(info)

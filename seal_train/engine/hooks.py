@@ -3,7 +3,8 @@
 Each acts at the loop points of :class:`seal_train.engine.trainer.Hook` (after Pointcept's
 ``pointcept/engines/hooks/misc.py``). Give them to the trainer in this order:
 ``[CheckpointHook, NanGuardHook, LogHook, TimerHook]``: the guard stops a run before a bad loss is
-logged or its weights saved.
+logged or its weights saved. A :class:`ValidationHook` goes first, so ``last.pt`` holds the epoch's
+scores; a :class:`ProgressHook` anywhere after the LogHook it shows.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from seal_ros.errors import TrainingError
+from seal_ros.core.metrics import SegmentationScores
+from seal_ros.errors import ConfigError, TrainingError
 from seal_train.engine.checkpoint import load_checkpoint, save_checkpoint
-from seal_train.engine.distributed import barrier
+from seal_train.engine.distributed import barrier, broadcast_object
 from seal_train.engine.trainer import Hook
 
-__all__ = ["CheckpointHook", "LogHook", "NanGuardHook", "TimerHook", "changed_keys"]
+__all__ = ["CheckpointHook", "LogHook", "NanGuardHook", "ProgressHook", "TimerHook",
+           "ValidationHook", "changed_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,13 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
 
 class CheckpointHook(Hook):
     """Resume from ``path`` when it exists (and ``resume``); write it atomically, complete (model,
-    optimiser, schedule, scaler, counters, RNG states, ``config``), at every epoch's end."""
+    optimiser, schedule, scaler, counters, RNG states, ``config``, and the entries of ``extra``),
+    at every epoch's end."""
 
-    def __init__(self, path: Path, config: dict[str, Any], resume: bool = True) -> None:
+    def __init__(self, path: Path, config: dict[str, Any], resume: bool = True,
+                 extra: dict[str, Any] | None = None) -> None:
         self.path, self.config, self.resume = Path(path), config, resume
+        self.extra = extra
 
     def before_train(self) -> None:
         t = self.trainer
@@ -61,7 +68,7 @@ class CheckpointHook(Hook):
         t = self.trainer
         if t.info.is_main:
             save_checkpoint(self.path, t.model, t.state, t.optimizer, t.scheduler, t.scaler,
-                            self.config)
+                            self.config, self.extra)
         barrier(t.info)
 
 
@@ -107,6 +114,7 @@ class LogHook(Hook):
         self.tb_dir, self.loss_tag, self.scalars, self.suffix = tb_dir, loss_tag, scalars, suffix
         self.writer: Any = None
         self.last_loss = float("nan")  # of the last log step
+        self.history: list[tuple[int, float]] = []  # (step, loss) of this run's log steps
 
     def before_train(self) -> None:
         if self.trainer.info.is_main and self.tb_dir is not None:
@@ -119,6 +127,7 @@ class LogHook(Hook):
         if not t.log_step:
             return
         self.last_loss = float(t.loss.item())
+        self.history.append((t.state.step, self.last_loss))
         values = self.scalars(t.outputs)
         if self.writer is not None:
             self.writer.add_scalar(self.loss_tag, self.last_loss, t.state.step)
@@ -159,3 +168,84 @@ class TimerHook(Hook):
     @property
     def data_wait_share(self) -> float:
         return self.wait_s / max(self.seconds, 1e-9)
+
+
+class ProgressHook(Hook):
+    """A tqdm bar over the run's steps (rank 0), showing the loss of the last log step."""
+
+    def __init__(self, desc: str, logger: LogHook | None = None) -> None:
+        self.desc, self.logger = desc, logger
+        self.bar: Any = None
+
+    def before_train(self) -> None:
+        t = self.trainer
+        if t.info.is_main:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=t.epochs * t.steps_per_epoch, initial=t.state.step,
+                            desc=self.desc, unit="step")
+
+    def after_step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.logger is not None and self.trainer.log_step:
+                self.bar.set_postfix(epoch=self.trainer.epoch, loss=f"{self.logger.last_loss:.3f}")
+
+    def after_train(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class ValidationHook(Hook):
+    """Every ``every`` epochs and after the last one: score the model with ``evaluate`` (in eval
+    mode, rank 0) and keep the weights of the best mIoU in ``best`` (atomic; with ``config`` and
+    ``extra`` like :class:`CheckpointHook`'s file, no optimiser).
+
+    The scores travel in ``state.extra`` (``"val"``: the latest, ``"best"``: the best; epoch,
+    mIoU and confusion matrix as plain values) on every rank, so a resumed run reports them
+    without scoring again; a run resumed past its last epoch without them is scored at the end.
+    Give it before :class:`CheckpointHook`: ``last.pt`` then holds this epoch's scores.
+    """
+
+    def __init__(self, evaluate: Callable[[nn.Module], SegmentationScores], every: int,
+                 best: Path, config: dict[str, Any], extra: dict[str, Any] | None = None,
+                 logger: LogHook | None = None) -> None:
+        if every < 1:
+            raise ConfigError(f"val_every must be >= 1 epoch, got {every}")
+        self.evaluate, self.every, self.best = evaluate, every, Path(best)
+        self.config, self.extra, self.logger = config, extra, logger
+
+    def after_epoch(self) -> None:
+        epoch = self.trainer.state.epoch
+        if epoch % self.every == 0 or epoch == self.trainer.epochs:
+            self.validate()
+
+    def after_train(self) -> None:
+        if "val" not in self.trainer.state.extra:
+            self.validate()
+
+    def validate(self) -> None:
+        t = self.trainer
+        epoch = t.state.epoch
+        if t.info.is_main:
+            t.model.eval()
+            try:
+                scores = self.evaluate(t.model)
+            finally:
+                t.model.train()
+            record = {"epoch": epoch, "miou": float(scores.miou),
+                      "matrix": scores.matrix.tolist()}
+            t.state.extra["val"] = record
+            writer = self.logger.writer if self.logger is not None else None
+            if writer is not None:
+                writer.add_scalar("val/mIoU", record["miou"], t.state.step)
+            improved = t.state.best_metric is None or record["miou"] > t.state.best_metric
+            log.info("epoch %d: val mIoU %.2f %%%s", epoch, 100 * record["miou"],
+                     " (best so far)" if improved else "")
+            if improved:
+                t.state.best_metric = record["miou"]
+                t.state.extra["best"] = record
+                save_checkpoint(self.best, t.model, t.state, config=self.config,
+                                extra=self.extra)
+        shared = broadcast_object((t.state.best_metric, dict(t.state.extra)), t.info)
+        t.state.best_metric, t.state.extra = shared[0], shared[1]

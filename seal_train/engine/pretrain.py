@@ -18,7 +18,7 @@ from torch import nn
 
 from seal_ros.errors import ConfigError
 from seal_train.config import save_config, to_dict
-from seal_train.engine.distributed import DistInfo, barrier, cleanup, init_distributed
+from seal_train.engine.distributed import DistInfo, barrier, run_distributed
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
 from seal_train.engine.optim import build_optimizer, build_scheduler
 from seal_train.engine.pretrain_config import PretrainConfig
@@ -119,11 +119,7 @@ class PretrainResult:
 
 def pretrain(cfg: PretrainConfig) -> PretrainResult:
     device = resolve_device(cfg.device)
-    info = init_distributed(device)
-    try:
-        return _pretrain(cfg, device, info)
-    finally:
-        cleanup(info)
+    return run_distributed(device, lambda info: _pretrain(cfg, device, info))
 
 
 def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> PretrainResult:

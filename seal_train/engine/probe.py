@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from seal_train.models import (
     resolve_device,
     voxelize,
 )
-from seal_train.sources.detect import FrameSource, open_split
+from seal_train.sources.detect import FrameSource, SourceKind, detect, open_split
 from seal_train.sources.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,34 @@ class ProbeResult:
     held_out: bool  # scored on frames the head never trained on (the splits share no frame)
 
 
+def backbone_from_checkpoint(path: Path, payload: dict[str, Any] | None = None
+                             ) -> tuple[MinkUNet, ModelConfig, tuple[str, ...]]:
+    """The backbone of a pretraining or fine-tuning checkpoint (``backbone.*`` weights), its
+    model record and point features, as the checkpoint's config states them."""
+    if payload is None:
+        _, payload = load_checkpoint(path)
+    config = payload.get("config")
+    if not config:
+        raise ConfigError(f"checkpoint {path}: has no config to rebuild the model")
+    if "pairing" in config:  # pretraining
+        pre = from_dict(PretrainConfig, config)
+        model_cfg, features = pre.model, tuple(pre.pairing.point_features)
+    elif config.get("model") and config.get("point_features"):  # fine-tuning: resolved record
+        model_cfg = from_dict(ModelConfig, config["model"])
+        features = tuple(str(f) for f in config["point_features"])
+    else:
+        raise ConfigError(f"checkpoint {path}: its config names no model and point features")
+    backbone = build_backbone(model_cfg, len(features))
+    state = {k[len("backbone."):]: v for k, v in payload["model"].items()
+             if k.startswith("backbone.")}
+    try:
+        backbone.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ConfigError(f"checkpoint {path}: backbone weights do not fit "
+                          f"{model_cfg.backbone} (width {model_cfg.width}): {err}") from err
+    return backbone, model_cfg, features
+
+
 def load_backbone(cfg: ProbeConfig, device: torch.device
                   ) -> tuple[MinkUNet, VoxelGrid, tuple[str, ...]]:
     """The frozen backbone: from a pretraining checkpoint, or random (seeded) without one."""
@@ -77,19 +106,7 @@ def load_backbone(cfg: ProbeConfig, device: torch.device
         backbone = build_backbone(model_cfg, len(features))
         log.info("backbone: a randomly initialised %s", model_cfg.backbone)
     else:
-        _, payload = load_checkpoint(cfg.checkpoint)
-        if not payload.get("config"):
-            raise ConfigError(f"checkpoint {cfg.checkpoint}: has no config to rebuild the model")
-        pre = from_dict(PretrainConfig, payload["config"])
-        model_cfg, features = pre.model, tuple(pre.pairing.point_features)
-        backbone = build_backbone(model_cfg, len(features))
-        state = {k[len("backbone."):]: v for k, v in payload["model"].items()
-                 if k.startswith("backbone.")}
-        try:
-            backbone.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ConfigError(f"checkpoint {cfg.checkpoint}: backbone weights do not fit "
-                              f"{model_cfg.backbone}: {err}") from err
+        backbone, model_cfg, features = backbone_from_checkpoint(cfg.checkpoint)
         log.info("backbone: from %s", cfg.checkpoint)
     return backbone.to(device).eval(), build_grid(model_cfg), features
 
@@ -98,22 +115,29 @@ def load_backbone(cfg: ProbeConfig, device: torch.device
 def point_features(backbone: MinkUNet, grid: VoxelGrid, frame: Frame,
                    features: tuple[str, ...], device: torch.device) -> torch.Tensor:
     """(N, C) backbone features of every point of one frame."""
-    columns = [frame.channel(name)[:, None] for name in features]
-    feats = torch.from_numpy(np.concatenate(columns, axis=1).astype(np.float32))
-    xyz = torch.from_numpy(frame.xyz.copy())
+    xyz, feats = (torch.from_numpy(a) for a in frame_inputs(frame, features))
     batch = voxelize(xyz, feats, torch.tensor([0, len(xyz)]), grid).to(device)
     return backbone(batch)
 
 
-def _open(cfg: ProbeConfig, split: str) -> FrameSource:
-    data = cfg.data
+def frame_inputs(frame: Frame, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) float32 xyz (a copy) and (N, C) float32 point features of one frame."""
+    columns = [frame.channel(name)[:, None] for name in features]
+    return frame.xyz.copy(), np.concatenate(columns, axis=1).astype(np.float32)
+
+
+def open_frames(data: DataConfig, split: str, load_images: bool = True) -> FrameSource:
+    """The frames of ``split`` of ``data`` (the built-in drive when ``data.path`` is None);
+    ``load_images=False`` skips decoding camera images where the format allows."""
     path = data.path
     if path is None:
         from seal_train.engine.synthetic import synthetic_drive
 
         path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
                                data.cache_dir)
-    return open_split(path, split)
+    if load_images or detect(path) is SourceKind.ROSBAG:
+        return open_split(path, split)
+    return open_split(path, split, load_images=False)
 
 
 @torch.no_grad()
@@ -133,6 +157,9 @@ def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
              ) -> tuple[SegmentationScores, list[Path]]:
     """Score a probe (or fine-tuned) head file on a split and write the report."""
     saved = load_torch_file(head_path, "head", ConfigError)
+    if not isinstance(saved, dict) or "head" not in saved:
+        raise ConfigError(f"{head_path}: not a probe head (no 'head' entry); a fine-tuned "
+                          f"checkpoint is scored with --checkpoint")
     cfg = from_dict(ProbeConfig, saved["config"])
     if data is not None:
         cfg = from_dict(ProbeConfig, {**to_dict(cfg), "data": {**to_dict(cfg.data),
@@ -142,7 +169,7 @@ def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
     class_names = tuple(saved["class_names"])
     head = nn.Linear(saved["head"]["weight"].shape[1], len(class_names)).to(device)
     head.load_state_dict(saved["head"])
-    scores = evaluate_frames(backbone, grid, features, head.eval(), _open(cfg, split),
+    scores = evaluate_frames(backbone, grid, features, head.eval(), open_frames(cfg.data, split),
                              class_names, device)
     return scores, write_report(scores, out_dir, f"Evaluation of {head_path} on {split}")
 
@@ -154,7 +181,7 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     backbone, grid, features = load_backbone(cfg, device)
-    train, val = _open(cfg, cfg.train_split), _open(cfg, cfg.val_split)
+    train, val = open_frames(cfg.data, cfg.train_split), open_frames(cfg.data, cfg.val_split)
     held_out = not set(train.frame_ids) & set(val.frame_ids)
     if not held_out:
         from seal_train.sources.rosbag import RosbagSource

@@ -117,14 +117,21 @@ def hflip_images(view: PairedView, rng: np.random.Generator, p: float = 0.5) -> 
     return view
 
 
-def rotate_flip_points(view: PairedView, rng: np.random.Generator, flip_p: float = 0.5
-                       ) -> PairedView:
-    """Rotate about z by U(0, 2 pi) and flip x and y each with probability ``flip_p``."""
-    angle = rng.uniform(0.0, 2.0 * np.pi)
+def rotation_flip(rng: np.random.Generator, rotate: bool = True, flip_p: float = 0.5
+                  ) -> np.ndarray:
+    """(3, 3) float64: a rotation about z by U(0, 2 pi) (identity without ``rotate``), then
+    flips of x and y each with probability ``flip_p`` (pretraining and fine-tuning share it)."""
+    angle = rng.uniform(0.0, 2.0 * np.pi) if rotate else 0.0
     c, s = np.cos(angle), np.sin(angle)
     R = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     flips = np.where(rng.random(2) < flip_p, -1.0, 1.0)
-    R = np.diag([flips[0], flips[1], 1.0]) @ R
+    return np.diag([flips[0], flips[1], 1.0]) @ R
+
+
+def rotate_flip_points(view: PairedView, rng: np.random.Generator, flip_p: float = 0.5
+                       ) -> PairedView:
+    """Rotate about z by U(0, 2 pi) and flip x and y each with probability ``flip_p``."""
+    R = rotation_flip(rng, flip_p=flip_p)
     view.points = view.points.copy()
     view.points[:, :3] = (view.points[:, :3].astype(np.float64) @ R.T).astype(np.float32)
     return view

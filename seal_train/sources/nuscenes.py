@@ -314,6 +314,11 @@ class NuScenesSource(PlannedSource[_FramePlan]):
         """LIDAR_TOP sample_data tokens of the frames, in iteration order."""
         return [plan.token for plan in self._plans]
 
+    @property
+    def frame_scenes(self) -> list[str]:
+        """Scene name of each frame, in iteration order (label splits keep whole scenes)."""
+        return [plan.scene for plan in self._plans]
+
     def __repr__(self) -> str:
         return (f"NuScenesSource({str(self.dataroot)!r}, {self.version!r}, {len(self.scenes)} "
                 f"scenes, {len(self)} frames, cameras={list(self.cameras)}, sweeps={self.sweeps})")
