@@ -5,8 +5,8 @@ learning rates (backbone, head), SGD with cosine schedule, CE + Lovasz-softmax, 
 augmentations. Set-up reads top to bottom: data and its labelled frames, model, optimiser; then the
 shared :class:`~seal_train.engine.trainer.Trainer` runs the epochs with the hooks: validation and
 ``best.pt`` by val mIoU, resume and ``last.pt`` every epoch, the NaN guard, logs and TensorBoard,
-throughput, a progress bar. Validation is probe's evaluation path (:func:`evaluate_frames`), so a
-checkpoint's ``evaluate`` score is the run's own.
+throughput, a progress bar. Validation is the one evaluation path
+(:mod:`~seal_train.engine.scoring`), so a checkpoint's ``evaluate`` score is the run's own.
 
 A checkpoint holds ``backbone.*`` and ``head.*`` weights, ``class_names`` and the resolved config
 (``model``, ``point_features`` as used), so ``export --checkpoint best.pt`` builds the model package
@@ -45,13 +45,9 @@ from seal_train.engine.hooks import (
     changed_keys,
 )
 from seal_train.engine.optim import build_scheduler
-from seal_train.engine.probe import (
-    backbone_from_checkpoint,
-    evaluate_frames,
-    frame_inputs,
-    open_frames,
-)
+from seal_train.engine.probe import backbone_from_checkpoint
 from seal_train.engine.sampler import GlobalBatchSampler
+from seal_train.engine.scoring import ScoredModel, evaluate_frames, frame_inputs, open_frames
 from seal_train.engine.trainer import MicroBatches, Trainer
 from seal_train.evaluation import write_report
 from seal_train.losses.lovasz import lovasz_softmax
@@ -62,7 +58,8 @@ from seal_train.sources.detect import FrameSource
 from seal_train.sources.label_splits import label_split, write_frame_list
 
 __all__ = ["FinetuneResult", "LabelledScans", "SegmentationBatch", "SegmentationCollate",
-           "SegmentationModel", "SegmentationTask", "evaluate_checkpoint", "finetune"]
+           "SegmentationModel", "SegmentationTask", "evaluate_checkpoint", "finetune",
+           "load_finetuned"]
 
 log = logging.getLogger(__name__)
 
@@ -302,10 +299,9 @@ def _finetune(cfg: FinetuneConfig, device: torch.device, info: DistInfo) -> Fine
                           split.rule, report, time.perf_counter() - start, timer.samples_per_s)
 
 
-def evaluate_checkpoint(path: Path, data: Path | None, split: str, out_dir: Path
-                        ) -> tuple[SegmentationScores, list[Path]]:
-    """Score a fine-tuned checkpoint (``best.pt`` / ``last.pt``) on a split, with the run's own
-    evaluation, and write the report."""
+def load_finetuned(path: Path, data: Path | None = None) -> ScoredModel:
+    """A fine-tuned checkpoint (``best.pt`` / ``last.pt``) ready to score with the run's own
+    evaluation; ``data`` replaces the dataset path it was trained on."""
     _, payload = load_checkpoint(path)
     if not any(k.startswith("head.") for k in payload["model"]) or not payload.get("class_names"):
         raise ConfigError(f"{path}: not a fine-tuned checkpoint (no head.* weights and "
@@ -322,7 +318,13 @@ def evaluate_checkpoint(path: Path, data: Path | None, split: str, out_dir: Path
     except RuntimeError as err:
         raise ConfigError(f"{path}: weights do not fit its own config: {err}") from err
     model.to(device).eval()
-    frames = open_frames(data_cfg, split, load_images=False)
-    scores = evaluate_frames(model.backbone, build_grid(model_cfg), features, model.head, frames,
-                             class_names, device)
+    return ScoredModel(Path(path), model.backbone, build_grid(model_cfg), features, model.head,
+                       class_names, data_cfg, device)
+
+
+def evaluate_checkpoint(path: Path, data: Path | None, split: str, out_dir: Path
+                        ) -> tuple[SegmentationScores, list[Path]]:
+    """Score a fine-tuned checkpoint on a split and write the report."""
+    model = load_finetuned(path, data)
+    scores = model.score(model.frames(split))
     return scores, write_report(scores, out_dir, f"Evaluation of {path} on {split}")

@@ -20,25 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from seal_ros.core.metrics import ConfusionMatrix, SegmentationScores
-from seal_ros.core.prediction import labels_from_logits
+from seal_ros.core.metrics import SegmentationScores
 from seal_ros.errors import ConfigError
-from seal_ros.labels import IGNORE_CLASS
 from seal_ros.torch_files import load_torch_file, save_torch_file
 from seal_train.config import from_dict, save_config, to_dict
 from seal_train.engine.checkpoint import load_checkpoint
 from seal_train.engine.pretrain_config import DataConfig, Device, ModelConfig, PretrainConfig
+from seal_train.engine.scoring import ScoredModel, evaluate_frames, open_frames, point_features
 from seal_train.evaluation import write_report
-from seal_train.models import (
-    MinkUNet,
-    VoxelGrid,
-    build_backbone,
-    build_grid,
-    resolve_device,
-    voxelize,
-)
-from seal_train.sources.detect import FrameSource, SourceKind, detect, open_split
-from seal_train.sources.frame import Frame
+from seal_train.models import MinkUNet, VoxelGrid, build_backbone, build_grid, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -111,51 +101,9 @@ def load_backbone(cfg: ProbeConfig, device: torch.device
     return backbone.to(device).eval(), build_grid(model_cfg), features
 
 
-@torch.no_grad()
-def point_features(backbone: MinkUNet, grid: VoxelGrid, frame: Frame,
-                   features: tuple[str, ...], device: torch.device) -> torch.Tensor:
-    """(N, C) backbone features of every point of one frame."""
-    xyz, feats = (torch.from_numpy(a) for a in frame_inputs(frame, features))
-    batch = voxelize(xyz, feats, torch.tensor([0, len(xyz)]), grid).to(device)
-    return backbone(batch)
-
-
-def frame_inputs(frame: Frame, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) float32 xyz (a copy) and (N, C) float32 point features of one frame."""
-    columns = [frame.channel(name)[:, None] for name in features]
-    return frame.xyz.copy(), np.concatenate(columns, axis=1).astype(np.float32)
-
-
-def open_frames(data: DataConfig, split: str, load_images: bool = True) -> FrameSource:
-    """The frames of ``split`` of ``data`` (the built-in drive when ``data.path`` is None);
-    ``load_images=False`` skips decoding camera images where the format allows."""
-    path = data.path
-    if path is None:
-        from seal_train.engine.synthetic import synthetic_drive
-
-        path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
-                               data.cache_dir)
-    if load_images or detect(path) is SourceKind.ROSBAG:
-        return open_split(path, split)
-    return open_split(path, split, load_images=False)
-
-
-@torch.no_grad()
-def evaluate_frames(backbone: MinkUNet, grid: VoxelGrid, features: tuple[str, ...], head: nn.Module,
-                    frames: FrameSource, class_names: tuple[str, ...], device: torch.device
-                    ) -> SegmentationScores:
-    """One confusion matrix over every point of every frame; ignore class masked in prediction."""
-    matrix = ConfusionMatrix(len(class_names), ignore_id=IGNORE_CLASS)
-    for frame in tqdm(frames, desc="evaluate", unit="frame"):
-        logits = head(point_features(backbone, grid, frame, features, device))
-        prediction, _ = labels_from_logits(logits, ignore_id=IGNORE_CLASS)
-        matrix.update(prediction=prediction, truth=frame.train_labels())
-    return matrix.scores(class_names)
-
-
-def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
-             ) -> tuple[SegmentationScores, list[Path]]:
-    """Score a probe (or fine-tuned) head file on a split and write the report."""
+def load_probe(head_path: Path, data: Path | None = None) -> ScoredModel:
+    """A probe head file with its backbone, ready to score; ``data`` replaces the dataset path
+    it was trained on."""
     saved = load_torch_file(head_path, "head", ConfigError)
     if not isinstance(saved, dict) or "head" not in saved:
         raise ConfigError(f"{head_path}: not a probe head (no 'head' entry); a fine-tuned "
@@ -169,8 +117,15 @@ def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
     class_names = tuple(saved["class_names"])
     head = nn.Linear(saved["head"]["weight"].shape[1], len(class_names)).to(device)
     head.load_state_dict(saved["head"])
-    scores = evaluate_frames(backbone, grid, features, head.eval(), open_frames(cfg.data, split),
-                             class_names, device)
+    return ScoredModel(Path(head_path), backbone, grid, features, head.eval(), class_names,
+                       cfg.data, device)
+
+
+def evaluate(head_path: Path, data: Path | None, split: str, out_dir: Path
+             ) -> tuple[SegmentationScores, list[Path]]:
+    """Score a probe head file on a split and write the report."""
+    model = load_probe(head_path, data)
+    scores = model.score(model.frames(split))
     return scores, write_report(scores, out_dir, f"Evaluation of {head_path} on {split}")
 
 
@@ -181,7 +136,8 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     backbone, grid, features = load_backbone(cfg, device)
-    train, val = open_frames(cfg.data, cfg.train_split), open_frames(cfg.data, cfg.val_split)
+    train = open_frames(cfg.data, cfg.train_split, load_images=False)
+    val = open_frames(cfg.data, cfg.val_split, load_images=False)
     held_out = not set(train.frame_ids) & set(val.frame_ids)
     if not held_out:
         from seal_train.sources.rosbag import RosbagSource

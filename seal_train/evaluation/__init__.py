@@ -5,6 +5,6 @@ The confusion matrix and scores are :mod:`seal_ros.core.metrics` and the logits 
 offline mIoU and the replay's are one computation.
 """
 
-from seal_train.evaluation.report import write_report
+from seal_train.evaluation.report import SCORES_FILE, read_scores, write_report
 
-__all__ = ["write_report"]
+__all__ = ["SCORES_FILE", "read_scores", "write_report"]

@@ -37,7 +37,7 @@ def test_probe_random_backbone_and_evaluate_agree(drive, tmp_path):
     assert len(scores.iou) == 16 and 0.0 <= scores.miou <= 1.0
     # The head learnt something: better than always predicting the most common class.
     assert scores.accuracy > 0.3
-    assert {p.name for p in result.report} == {"scores.md", "iou_per_class.png",
+    assert {p.name for p in result.report} == {"scores.md", "scores.yaml", "iou_per_class.png",
                                                "confusion_matrix.png"}
     saved = torch.load(result.head_path, weights_only=True)
     assert saved["class_names"][4] == "car" and saved["checkpoint"] is None
