@@ -305,7 +305,8 @@ class NuScenesSource(PlannedSource[_FramePlan]):
                      T_ego_lidar=T_ego_lidar, T_world_ego=T_world_ego, cameras=cameras,
                      labels=labels, label_map=self.label_map, instances=instances,
                      extras={"sample_token": sd["sample_token"],
-                             "is_key_frame": plan.is_key_frame})
+                             "is_key_frame": plan.is_key_frame,
+                             "lidar_filename": sd["filename"]})  # nuScenes-C names files so
 
     # --------------------------------------------------------------------------- sequence API --
 

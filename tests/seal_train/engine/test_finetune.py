@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from seal_ros.core.engines import OnnxRuntimeEngine
 from seal_ros.core.prediction import labels_from_logits
@@ -32,7 +33,8 @@ from seal_train.engine.finetune import (
     finetune,
 )
 from seal_train.engine.finetune_config import FinetuneConfig
-from seal_train.engine.probe import backbone_from_checkpoint, frame_inputs
+from seal_train.engine.probe import backbone_from_checkpoint
+from seal_train.engine.scoring import frame_inputs
 from seal_train.export.package import scan_inputs
 from seal_train.losses.lovasz import lovasz_softmax
 from seal_train.sources.nuscenes import NuScenesSource
@@ -68,8 +70,8 @@ def test_trains_and_writes_a_complete_run_dir(run) -> None:
     losses = [loss for _, loss in result.losses]
     assert len(losses) == 2 * EPOCHS and np.isfinite(losses).all()
     assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2]), losses
-    for name in ("config.yaml", "labelled_frames.txt", "scores.md", "iou_per_class.png",
-                 "confusion_matrix.png"):
+    for name in ("config.yaml", "labelled_frames.txt", "scores.md", "scores.yaml",
+                 "iou_per_class.png", "confusion_matrix.png"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
     listed = (out / "labelled_frames.txt").read_text().splitlines()
@@ -97,7 +99,7 @@ def test_evaluate_scores_what_the_run_scored(run, tmp_path: Path) -> None:
     result, _ = run
     last, written = evaluate_checkpoint(result.last_path, None, "val", tmp_path / "eval")
     np.testing.assert_array_equal(last.matrix, result.last.matrix)
-    assert {p.name for p in written} == {"scores.md", "iou_per_class.png",
+    assert {p.name for p in written} == {"scores.md", "scores.yaml", "iou_per_class.png",
                                          "confusion_matrix.png"}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -209,3 +211,49 @@ def test_loss_is_ce_plus_lovasz_over_labelled_points_and_zero_without_any() -> N
     assert float(none) == 0.0
     none.backward()
     assert torch.isfinite(logits.grad).all()
+
+
+def test_evaluate_under_corruptions_writes_robustness_and_pictures(run, tmp_path: Path) -> None:
+    """``evaluate --corruption``: the clean row is the run's own score, dropping rings changes
+    the scored points, the baseline gives CE, and benchmark collects the run with its mRR."""
+    result, out = run
+    robust = out / "robustness-val"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["evaluate", "--checkpoint", str(result.last_path), "--corruption",
+                     "beam_missing,crosstalk", "--severity", "light", "heavy"]) == 0
+    record = yaml.safe_load((robust / "robustness.yaml").read_text())
+    assert record["clean"] == pytest.approx(result.last.miou)
+    assert list(record["corrupted"]) == ["beam_missing", "crosstalk"]
+    assert set(record["corrupted"]["beam_missing"]) == {"light", "heavy"}
+    assert "mce" not in record and 0.0 < record["mrr"] < 2.0
+    pictures = sorted(p.name for p in (robust / "pictures").glob("*.png"))
+    assert len(pictures) == 4 and any("beam_missing_heavy" in name for name in pictures)
+    assert "mCE n/a (no baseline given)" in printed.getvalue()
+
+    with contextlib.redirect_stdout(io.StringIO()) as again:  # the model is its own baseline
+        assert main(["evaluate", "--checkpoint", str(result.last_path), "--corruption",
+                     "beam_missing", "--severity", "light", "--baseline", str(robust),
+                     "--out", str(tmp_path / "self")]) == 0
+    assert "| beam_missing |" in again.getvalue() and "mCE 100.00 %" in again.getvalue()
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["benchmark", str(out), "--out", str(tmp_path / "table")]) == 0
+    table = (tmp_path / "table" / "results.md").read_text()
+    assert f"[{100 * result.best.miou:.2f}]" in table and "| mCE | mRR |" in table
+
+
+def test_a_baseline_without_the_cells_is_refused_before_scoring(run, tmp_path: Path,
+                                                                capsys) -> None:
+    result, _ = run
+    from seal_train.evaluation.robustness import RobustnessScores
+
+    RobustnessScores("other", 0.5, {"fog": {"light": 0.4}}).write(tmp_path / "base")
+    assert main(["evaluate", "--checkpoint", str(result.last_path), "--corruption", "snow",
+                 "--baseline", str(tmp_path / "base"), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "has no score for snow light, snow moderate, snow heavy" in err
+    assert not (tmp_path / "x").exists()
+    assert main(["evaluate", "--checkpoint", str(result.last_path), "--corruption",
+                 "smog"]) == 1
+    assert "smog" in capsys.readouterr().err
