@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from seal_train.commands import (
+    benchmark,
     data,
     evaluate,
     export,
@@ -24,4 +25,5 @@ COMMANDS: dict[str, ModuleType] = {
     "finetune": finetune,
     "evaluate": evaluate,
     "export": export,
+    "benchmark": benchmark,
 }
