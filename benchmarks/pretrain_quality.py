@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
+from distill_setup import distil, prepare_drive
+
 from seal_train.config import load_config
-from seal_train.engine.pretrain import pretrain
-from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.engine.probe import ProbeConfig, probe
-from seal_train.sources.detect import open_split
-from seal_train.sources.splits import SPLIT_DIR, write_split_files
-from seal_train.superpixels.generate import generate
-from seal_train.superpixels.sources import SOURCES, SlicSource, make_source
-from seal_train.synth.formats import write_drive
+from seal_train.superpixels.sources import SOURCES, SlicSource
 
 
 def main() -> None:
@@ -57,34 +52,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
     out = args.out
-    root = out / "drive" / "nuscenes"
-    if not root.exists():
-        write_drive(out / "drive", scenes=args.scenes, frames=args.frames, seed=args.seed,
-                    formats=("nuscenes",))
-    if not (root / SPLIT_DIR).is_dir():  # a drive written before the writer made split lists
-        write_split_files(root, [f"scene-{i:04d}" for i in range(args.scenes)])
-    train_frames = open_split(root, "train")
-    timings = {"drive": time.perf_counter() - start}
-
-    stores = {}
-    slic = SlicSource(n_segments=args.slic_segments)
-    for name in args.sources:
-        source = make_source(name, slic)
-        t0 = time.perf_counter()
-        stores[name] = out / f"superpixels-{name}"
-        generate(train_frames, source, stores[name], workers=os.cpu_count() or 1)
-        timings[f"superpixels {name}"] = time.perf_counter() - t0
-
-    checkpoints: dict[str, Path | None] = {"random init": None}
-    for name in args.sources:
-        t0 = time.perf_counter()
-        cfg = load_config(PretrainConfig, overrides=[
-            f"run_dir={out / f'pretrain-{name}'}", f"data.path={root}",
-            "data.split=train", f"data.superpixels={stores[name]}",
-            f"epochs={args.epochs}", f"seed={args.seed}", "resume=false", *args.set])
-        result = pretrain(cfg)
-        checkpoints[f"{name}-distilled"] = result.checkpoint
-        timings[f"pretrain {name}"] = time.perf_counter() - t0
+    timings = {"drive": 0.0}
+    root = prepare_drive(out, args.scenes, args.frames, args.seed)
+    timings["drive"] = time.perf_counter() - start
+    distilled = distil(out, root, args.sources, args.epochs, args.seed, ["resume=false", *args.set],
+                       timings, SlicSource(n_segments=args.slic_segments))
+    checkpoints = {("random init" if name == "random" else f"{name}-distilled"): path
+                   for name, path in distilled.items()}
 
     rows = []
     for name, checkpoint in checkpoints.items():

@@ -56,7 +56,7 @@ def test_readme_and_ci_run_the_same_two_commands():
 @pytest.mark.parametrize("argv", [["--help"], ["synth", "--help"], ["data", "inspect", "--help"],
                                   ["superpixels", "--help"], ["pretrain", "--help"],
                                   ["probe", "--help"], ["finetune", "--help"],
-                                  ["evaluate", "--help"]])
+                                  ["evaluate", "--help"], ["benchmark", "--help"]])
 def test_cli_help(argv):
     result = subprocess.run([sys.executable, "-m", "seal_train", *argv], capture_output=True,
                             text=True, timeout=120)
