@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seal_ros.errors import ConfigError, DatasetError
-from seal_train.robustness import ground, weather
+from seal_train.robustness import weather
+from seal_train.scene import ground
 
 if TYPE_CHECKING:
     from seal_train.sources.frame import Frame
@@ -316,10 +317,10 @@ def _incomplete_echo(scan: _Scan, severity: Severity, rng: np.random.Generator) 
 
     Robo3D drops 75 / 85 / 95 % of the points labelled bicycle, bus, car, construction vehicle,
     motorcycle, trailer or truck (a class with > 10 points), at random. Without labels the
-    vehicles are :func:`.ground.vehicle_like_mask` and the share is dropped from all of them at
-    once, with darker returns more likely (weights ``1.05 - i``, Gumbel top-k), since the missing
-    echoes are the dark surfaces'. Needs intensity. The same per-point keys serve every severity,
-    so a lighter severity's dropped points are among a heavier one's.
+    vehicles are :func:`seal_train.scene.ground.vehicle_like_mask` and the share is dropped from
+    all of them at once, with darker returns more likely (weights ``1.05 - i``, Gumbel top-k),
+    since the missing echoes are the dark surfaces'. Needs intensity. The same per-point keys serve
+    every severity, so a lighter severity's dropped points are among a heavier one's.
     """
     intensity, _ = scan.intensity()
     candidates = ground.vehicle_like_mask(scan.xyz, ground.fit_ground_plane(scan.xyz, rng))

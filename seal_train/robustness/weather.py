@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from seal_train.robustness.ground import GroundPlane
+from seal_train.scene.ground import GroundPlane
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
 MIN_GROUND_POINTS = 1000
@@ -292,11 +292,13 @@ def wet_ground(xyz: np.ndarray, intensity: np.ndarray, plane: GroundPlane | None
     below ``noise_floor_share x`` the fitted normalised return times ``cos(theta)`` are lost.
     Non-ground points are untouched.
 
-    Robo3D takes the ground from labels; here it is the plane fit (:func:`.ground.fit_ground_plane`,
-    points within :data:`.ground.GROUND_BAND_M`), and the incidence uses the fitted normal. Robo3D's
-    noise level comes from a histogram of minimum returns; on its 0..1 nuScenes intensities that
-    estimate rarely finds enough bins and falls back to the return fit itself, which is what is
-    used here. Fewer than :data:`MIN_GROUND_POINTS` ground points: unchanged (as Robo3D).
+    Robo3D takes the ground from labels; here it is the plane fit
+    (:func:`seal_train.scene.ground.fit_ground_plane`, points within
+    :data:`seal_train.scene.ground.GROUND_BAND_M`), and the incidence uses the fitted normal.
+    Robo3D's noise level comes from a histogram of minimum returns; on its 0..1 nuScenes
+    intensities that estimate rarely finds enough bins and falls back to the return fit itself,
+    which is what is used here. Fewer than :data:`MIN_GROUND_POINTS` ground points: unchanged (as
+    Robo3D).
 
     Args:
         water_height_m / noise_floor_share: light 0.2 mm / 0.2, moderate 1.0 mm / 0.3,

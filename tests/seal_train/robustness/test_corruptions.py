@@ -15,13 +15,13 @@ from seal_train.robustness import (
     Severity,
     corrupt_frame,
     corrupt_points,
-    ground,
     parse_corruptions,
     parse_severity,
     stream_seed,
     weather,
 )
 from seal_train.robustness import corruptions as C
+from seal_train.scene import ground
 from seal_train.sources.frame import Frame
 from seal_train.synth import SynthConfig, generate_scene
 

@@ -1,7 +1,9 @@
-"""Label-free scene estimates the corruptions need: the ground plane and vehicle-like objects.
+"""Label-free scene estimates: the ground plane and vehicle-like objects.
 
 Robo3D's nuScenes-C scripts find the ground (wet ground, snow) and the vehicles (incomplete echo)
-by their ground-truth labels; evaluation must not read labels, so these estimates stand in.
+by their ground-truth labels; evaluation must not read labels, so these estimates stand in. The
+LiDAR-prompted superpixels (:mod:`seal_train.superpixels.sam_lidar`) and the temporal objective
+remove the ground with the same fit before clustering (:mod:`seal_train.scene.clusters`).
 """
 
 from __future__ import annotations
