@@ -2,11 +2,13 @@
 
 Prints frames, sequences, cameras, point counts, the label histogram and the share of points that
 project into some camera image; writes PNGs of the first frame: points over each camera image
-coloured by depth and by label, and a bird's-eye label plot.
+coloured by depth and by label, and a bird's-eye label plot; with --superpixels, also that
+store's segments and superpoints of the first frame (as `superpixels --preview` draws them).
 
 Examples:
     python -m seal_train data inspect /data/nuscenes
     python -m seal_train data inspect drive/rosbag/scene-0000 --out inspect/ --max-frames 20
+    python -m seal_train data inspect drive/nuscenes --superpixels drive/superpixels-slic
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                          help="folder for the PNGs (default: ./inspect-<name>)")
     inspect.add_argument("--max-frames", type=int, default=0,
                          help="read at most this many frames (default 0 = all)")
+    inspect.add_argument("--superpixels", type=Path, default=None, metavar="DIR",
+                         help="also draw this superpixel store's segments and superpoints")
     inspect.set_defaults(run=run_inspect)
 
 
@@ -138,4 +142,10 @@ def run_inspect(args: argparse.Namespace) -> int:
     if first is not None:
         for path in draw_frame(first, out):
             print(f"wrote {path}")
+        if args.superpixels is not None:
+            from seal_train.superpixels.preview import draw_superpixels
+            from seal_train.superpixels.store import SuperpixelStore
+
+            for path in draw_superpixels(first, SuperpixelStore(args.superpixels), out):
+                print(f"wrote {path}")
     return 0

@@ -3,6 +3,12 @@
 Ids are dense (0..K-1) per image and :data:`NO_SEGMENT` (65535) marks pixels in no segment, so there
 is no uint8 wrap, no id-0 collision and no per-image id stride. Files are keyed by the image's
 stable id and written atomically, so an interrupted run resumes where it stopped.
+
+Sources that know a semantic class per segment (COCO-panoptic ``category_id``, semantic-class maps
+such as SuperFlow's ``openseed_inst17``) also leave a class table beside the PNG:
+``<image_id>.classes.npy``, an (K,) int32 array whose entry k is the class of segment k (-1 =
+unknown), written with :func:`numpy.save` and read with ``allow_pickle=False``. It is written
+before the PNG, so the PNG stays the mark of a finished image and a resumed run rewrites both.
 """
 
 from __future__ import annotations
@@ -20,11 +26,22 @@ from seal_ros.errors import DatasetError
 NO_SEGMENT = 65535
 STORE_VERSION = 1
 MANIFEST = "manifest.yaml"
+CLASSES_SUFFIX = ".classes.npy"
+"""Class table file: ``<image_id>.classes.npy`` beside ``<image_id>.png``."""
+UNKNOWN_CLASS = -1
+"""Class table entry of a segment whose class the source does not know."""
 
 
 def densify(segments: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Relabel any integer segment map to dense uint16 ids 0..K-1 (in order of first id value);
     pixels where ``valid`` is False (or negative ids) become :data:`NO_SEGMENT`."""
+    return densify_values(segments, valid)[0]
+
+
+def densify_values(segments: np.ndarray, valid: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`densify`, also returning the (K,) original id of each dense id (sorted), so a
+    caller can carry per-id data such as classes over to the dense ids."""
     segments = np.asarray(segments)
     keep = segments >= 0 if valid is None else (valid & (segments >= 0))
     out = np.full(segments.shape, NO_SEGMENT, dtype=np.uint16)
@@ -32,7 +49,7 @@ def densify(segments: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray
     if len(uniq) >= NO_SEGMENT:
         raise DatasetError(f"{len(uniq)} segments in one image; at most {NO_SEGMENT - 1} fit")
     out[keep] = inverse.astype(np.uint16)
-    return out
+    return out, uniq
 
 
 @dataclass(frozen=True)
@@ -83,10 +100,17 @@ class SuperpixelStore:
             write_bytes(self.root / MANIFEST,
                                 yaml.safe_dump(manifest.to_dict(), sort_keys=True).encode())
 
+    def classes_path(self, image_id: str) -> Path:
+        png = self.path(image_id)
+        return png.with_name(png.name[:-len(".png")] + CLASSES_SUFFIX)
+
     def has(self, image_id: str) -> bool:
         return self.path(image_id).is_file()
 
-    def write(self, image_id: str, segments: np.ndarray) -> Path:
+    def write(self, image_id: str, segments: np.ndarray, classes: np.ndarray | None = None
+              ) -> Path:
+        """Write one image's map; ``classes`` (K,) int gives segment k's class (see the module
+        docstring); without it a class table left by an earlier run is removed."""
         import cv2
 
         segments = np.asarray(segments)
@@ -97,8 +121,29 @@ class SuperpixelStore:
         if not ok:
             raise DatasetError(f"superpixels for {image_id}: PNG encoding failed")
         path = self.path(image_id)
+        table = self.classes_path(image_id)
+        if classes is None:
+            table.unlink(missing_ok=True)
+        else:
+            write_bytes(table, _encode_classes(image_id, segments, classes))
         write_bytes(path, png.tobytes())
         return path
+
+    def segment_classes(self, image_id: str) -> np.ndarray | None:
+        """(K,) int32 class of each segment of ``image_id`` (-1 = unknown), or None when the
+        source gave no classes."""
+        path = self.classes_path(image_id)
+        if not path.is_file():
+            return None
+        try:
+            classes = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{path}: unreadable class table for image {image_id} ({err})"
+                               ) from err
+        if classes.ndim != 1 or classes.dtype != np.int32:
+            raise DatasetError(f"{path}: expected a (K,) int32 class table, got {classes.shape} "
+                               f"{classes.dtype}")
+        return classes
 
     def read(self, image_id: str, shape: tuple[int, int] | None = None) -> np.ndarray:
         """(H, W) uint16 ids; ``shape`` (H, W) is checked when given."""
@@ -114,3 +159,20 @@ class SuperpixelStore:
         if shape is not None and segments.shape != tuple(shape):
             raise DatasetError(f"{path}: superpixels are {segments.shape}, image is {tuple(shape)}")
         return segments
+
+
+def _encode_classes(image_id: str, segments: np.ndarray, classes: np.ndarray) -> bytes:
+    """The ``.npy`` bytes of a class table, checked against the map it belongs to."""
+    import io
+
+    classes = np.asarray(classes)
+    valid = segments[segments != NO_SEGMENT]
+    count = int(valid.max()) + 1 if valid.size else 0
+    if classes.ndim != 1 or len(classes) != count or not np.issubdtype(classes.dtype, np.integer):
+        raise DatasetError(f"classes for {image_id}: expected ({count},) integers, one per "
+                           f"segment, got {classes.shape} {classes.dtype}")
+    if classes.size and (classes.min() < UNKNOWN_CLASS or classes.max() > np.iinfo(np.int32).max):
+        raise DatasetError(f"classes for {image_id}: ids must be in -1..{np.iinfo(np.int32).max}")
+    buffer = io.BytesIO()
+    np.save(buffer, classes.astype(np.int32), allow_pickle=False)
+    return buffer.getvalue()

@@ -135,5 +135,5 @@ def test_make_source_passes_slic_parameters_and_rejects_unknown_names():
     assert make_source("oracle-slic", slic) == OracleSlicSource(slic)
     assert make_source("oracle") == OracleSource()
     assert make_source("slic") == SlicSource()
-    with pytest.raises(ConfigError, match="'sam'.*oracle, oracle-slic, slic"):
-        make_source("sam")
+    with pytest.raises(ConfigError, match="'nope'.*oracle, oracle-slic, sam, sam-lidar, slic"):
+        make_source("nope")
