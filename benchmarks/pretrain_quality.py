@@ -25,7 +25,7 @@ import logging
 import time
 from pathlib import Path
 
-from distill_setup import distil, prepare_drive
+from distill_setup import ORACLE_MASKS, distil, prepare_drive
 
 from seal_train.config import load_config
 from seal_train.engine.probe import ProbeConfig, probe
@@ -40,9 +40,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="pretraining epochs per run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/pretrain_quality"))
-    parser.add_argument("--sources", nargs="+", choices=sorted(SOURCES), default=["slic", "oracle"],
+    parser.add_argument("--sources", nargs="+", choices=sorted({*SOURCES, *ORACLE_MASKS}),
+                        default=["slic", "oracle"],
                         help="superpixel sources to pretrain with, one run each (default: slic "
-                             "oracle; oracle-slic adds ~9 min)")
+                             "oracle; oracle-slic adds ~9 min; masks-instance / masks-semantic "
+                             "import the oracle's masks as a VFM's PNGs)")
     parser.add_argument("--slic-segments", type=int, default=SlicSource.n_segments,
                         help="SLIC's target segment count for slic and oracle-slic (default: "
                              "SLidR's 150)")
@@ -84,7 +86,7 @@ def main() -> None:
         gain = scores["slic"] - scores["random init"]
         print(f"SLIC - random = {gain:+.2f} points (target >= +10): "
               f"{'met' if gain >= 10 else 'NOT met'}")
-        for name in ("oracle", "oracle-slic"):
+        for name in ("oracle", "oracle-slic", *ORACLE_MASKS):
             if name in scores:
                 gain = scores[name] - scores["slic"]
                 print(f"{name} - SLIC = {gain:+.2f} points (target >= 0): "
