@@ -73,6 +73,7 @@ setup(
             "tqdm>=4.66",
             "tensorboard>=2.15",
             "segment-anything==1.0",
+            "timm==1.0.31",  # DINOv2 ViT teachers (architecture only; weights are user files)
             "onnx>=1.16",
             "onnxscript>=0.1",
             "onnxruntime>=1.18",

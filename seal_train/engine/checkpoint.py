@@ -59,6 +59,14 @@ def unwrap(model: nn.Module) -> nn.Module:
     return cast(nn.Module, model.module) if hasattr(model, "module") else model
 
 
+def saved_state(model: nn.Module) -> dict[str, Any]:
+    """The model's weights without what it rebuilds itself: keys under its ``rebuilt_prefixes``
+    (the pretraining model's frozen teacher trunk, read again from the user's weights file or
+    re-seeded: a ViT-L trunk would add 1.2 GB to every checkpoint)."""
+    prefixes = tuple(getattr(model, "rebuilt_prefixes", ()))
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(prefixes)}
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                     scaler: Any = None, config: dict[str, Any] | None = None,
@@ -66,7 +74,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
     """Write atomically; ``extra`` adds top-level entries (plain values: ``class_names``)."""
     payload = {
         **(extra or {}),
-        "model": unwrap(model).state_dict(),
+        "model": saved_state(unwrap(model)),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
@@ -82,17 +90,26 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                     scaler: Any = None, restore_rng: bool = False
                     ) -> tuple[TrainState, dict[str, Any]]:
-    """Load into the given objects (strictly); returns the counters and the raw payload (its
+    """Load into the given objects (strictly, but for the model's ``rebuilt_prefixes``); returns
+    the counters and the raw payload (its
     tensors on the CPU: ``load_state_dict`` moves them to the model's and optimiser's device)."""
     path = Path(path)
     payload = load_torch_file(path, "checkpoint", ConfigError)
     if not isinstance(payload, dict) or "model" not in payload:
         raise ConfigError(f"checkpoint {path}: not a Seal checkpoint (no 'model' entry)")
     if model is not None:
+        target = unwrap(model)
+        rebuilt = tuple(getattr(target, "rebuilt_prefixes", ()))
         try:
-            unwrap(model).load_state_dict(payload["model"], strict=True)
+            result = target.load_state_dict(payload["model"], strict=False)
         except RuntimeError as err:
             raise ConfigError(f"checkpoint {path}: weights do not fit the model: {err}") from err
+        missing = [k for k in result.missing_keys if not k.startswith(rebuilt)]
+        if missing or result.unexpected_keys:
+            raise ConfigError(f"checkpoint {path}: weights do not fit the model: "
+                              f"{len(missing)} missing keys {missing[:4]}, "
+                              f"{len(result.unexpected_keys)} unexpected "
+                              f"{result.unexpected_keys[:4]}")
     for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):
         if obj is not None and payload.get(key) is not None:
             obj.load_state_dict(payload[key])

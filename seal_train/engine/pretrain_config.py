@@ -1,7 +1,8 @@
 """Pretraining configuration: every key with its meaning, unit and default.
 
 Defaults are the embedded CPU run (synthetic drive, MinkUNet18 at half width, small images) that
-finishes in minutes on 2 cores; ``configs/pretrain/slidr_nuscenes.yaml`` states SLidR's recipe.
+finishes in minutes on 2 cores; ``configs/pretrain/slidr_nuscenes.yaml`` states SLidR's recipe,
+``configs/pretrain/superflow_nuscenes.yaml`` SuperFlow's (DINOv2 ViT-B/14 teacher).
 The ``model`` and ``teacher`` sections are the builders' records (:mod:`seal_train.models.config`).
 Closed choices are ``StrEnum``s: YAML and saved configs hold their plain names.
 """
@@ -77,4 +78,8 @@ class PretrainConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     pairing: PairingConfig = field(default_factory=lambda: PairingConfig(
-        image_height=112, image_width=208, min_pairs_per_image=256))
+        image_height=112, image_width=208, min_pairs_per_image=256))  # a dinov2_* teacher needs
+    # image_height and image_width that are multiples of 14 (checked when the config loads)
+
+    def __post_init__(self) -> None:
+        self.teacher.check_image_size(self.pairing.image_height, self.pairing.image_width)

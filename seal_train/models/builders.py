@@ -12,8 +12,8 @@ from seal_ros.config_files import parse_enum
 from seal_ros.core.minkunet import BACKBONES, MinkUNet
 from seal_ros.core.voxel_grid import VoxelGrid
 from seal_ros.errors import ConfigError
-from seal_train.models.config import Backbone, Device, ModelConfig, TeacherConfig
-from seal_train.teachers import TEACHERS, ResNetTeacher
+from seal_train.models.config import VIT_TEACHERS, Backbone, Device, ModelConfig, TeacherConfig
+from seal_train.teachers import TEACHERS, Teacher
 
 __all__ = ["build_backbone", "build_grid", "build_teacher", "resolve_device"]
 
@@ -45,8 +45,24 @@ def build_backbone(cfg: ModelConfig, in_channels: int, out_channels: int | None 
                                  width=cfg.width)
 
 
-def build_teacher(cfg: TeacherConfig, feature_dim: int) -> ResNetTeacher:
-    """The frozen image trunk ``teacher.name`` names, with a trainable ``feature_dim`` head."""
+def build_teacher(cfg: TeacherConfig, feature_dim: int,
+                  image_size: tuple[int, int] | None = None) -> Teacher:
+    """The frozen image trunk ``teacher.name`` names, with a trainable ``feature_dim`` head.
+
+    ``resnet50`` reads ``teacher.output_stride`` and ``teacher.stage``; the ``dinov2_*`` ViTs read
+    ``image_size`` instead: the (pairing.image_height, pairing.image_width) they will see, to lay
+    their position embeddings out for once (None: DINOv2's 37 x 37 grid, resampled to each image
+    at every forward, to the same values).
+
+    Raises:
+        ConfigError: an unknown name, a bad weights file, or (ViTs) an image size that is not a
+            multiple of the patch size.
+    """
     if cfg.name not in TEACHERS:
         raise ConfigError(f"teacher.name {cfg.name!r}: expected one of {sorted(TEACHERS)}")
-    return TEACHERS[cfg.name](cfg.weights, feature_dim, cfg.output_stride, cfg.stage)
+    builder = TEACHERS[cfg.name]
+    if cfg.name in VIT_TEACHERS:
+        if image_size is not None:
+            cfg.check_image_size(*image_size)
+        return builder(cfg.weights, feature_dim, image_size=image_size)
+    return builder(cfg.weights, feature_dim, cfg.output_stride, cfg.stage)

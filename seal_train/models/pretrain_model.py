@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal_ros.core.minkunet import MinkUNet
-from seal_train.teachers import ResNetTeacher
+from seal_train.teachers import Teacher
 
 if TYPE_CHECKING:
     from seal_train.pairing.collate import PretrainBatch
@@ -20,7 +20,11 @@ __all__ = ["PretrainModel"]
 class PretrainModel(nn.Module):
     """Student (MinkUNet + 1x1 head) and teacher (frozen trunk + trainable 1x1 head)."""
 
-    def __init__(self, backbone: MinkUNet, teacher: ResNetTeacher, feature_dim: int) -> None:
+    rebuilt_prefixes = ("teacher.trunk.",)
+    """Not in checkpoints: the frozen trunk is the user's weights file (or seeded random weights),
+    built again by every run (:func:`seal_train.engine.checkpoint.saved_state`)."""
+
+    def __init__(self, backbone: MinkUNet, teacher: Teacher, feature_dim: int) -> None:
         super().__init__()
         self.backbone = backbone
         self.point_head = nn.Linear(backbone.out_channels, feature_dim)

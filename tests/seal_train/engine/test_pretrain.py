@@ -135,9 +135,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cache, tmp_path):
 
 
 def test_unknown_superpixel_source_names_the_key_and_the_choices(tmp_path):
-    expected = r"data.superpixel_source='sam'.*oracle, oracle-slic, slic"
+    expected = r"data.superpixel_source='nope'.*masks, oracle, oracle-slic, sam, sam-lidar, slic"
     with pytest.raises(ConfigError, match=expected):
-        ensure_superpixels([], tmp_path / "store", "sam")
+        ensure_superpixels([], tmp_path / "store", "nope")
     assert not (tmp_path / "store").exists()
 
 

@@ -38,7 +38,8 @@ def test_bad_names_fail_with_the_allowed_ones() -> None:
         build_backbone(ModelConfig(backbone="minkunet50"), in_channels=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"model.grid: expected one of cylindrical, cartesian"):
         build_grid(ModelConfig(grid="polar"))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"teacher.name 'vit': expected one of \['resnet50'\]"):
+    with pytest.raises(ConfigError, match=r"teacher.name 'vit': expected one of \['dinov2_vitb14', "
+                                          r"'dinov2_vitl14', 'dinov2_vits14', 'resnet50'\]"):
         build_teacher(TeacherConfig(name="vit"), feature_dim=8)
     with pytest.raises(ConfigError, match=r"device: expected one of auto, cpu, cuda, got 'tpu'"):
         resolve_device("tpu")
