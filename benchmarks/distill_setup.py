@@ -69,9 +69,7 @@ def instance_classes(frames: FrameSource) -> dict[str, np.ndarray]:
         classes = int(label.max()) + 1
         votes = np.bincount(instance * classes + label,
                             minlength=(int(instance.max()) + 1) * classes)
-        lut = votes.reshape(-1, classes).argmax(axis=1)
-        lut[votes.reshape(-1, classes).sum(axis=1) == 0] = 0
-        luts[sequence] = lut
+        luts[sequence] = votes.reshape(-1, classes).argmax(axis=1)  # no votes: argmax 0, void
     return luts
 
 

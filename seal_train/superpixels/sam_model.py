@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seal_ros.errors import ConfigError
+from seal_train.superpixels.sources import SAM_MODELS as RELEASED_SAM_MODELS
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +29,9 @@ __all__ = ["SAM_MODELS", "LazySam", "SamModel", "build_tiny_sam", "check_segment
            "describe_model", "encode_images", "load_sam_weights", "preset_predictor",
            "resolve_device", "sync"]
 
-SAM_MODELS = ("vit_h", "vit_l", "vit_b", "tiny")
-"""``--sam-model`` choices: segment_anything's three registry entries, and ``tiny`` (random
-weights, :func:`build_tiny_sam`) for smoke tests and benchmarks of the pipeline."""
+SAM_MODELS = (*RELEASED_SAM_MODELS, "tiny")
+"""Model kinds: segment_anything's three registry entries (the CLI's ``--sam-model``), and
+``tiny`` (random weights, :func:`build_tiny_sam`) for smoke tests and benchmarks."""
 
 
 def build_tiny_sam(depth: int = 1, embed_dim: int = 32, image_size: int = 64, num_heads: int = 2,
@@ -122,7 +123,7 @@ class SamModel:
 
     def __post_init__(self) -> None:
         if self.kind not in SAM_MODELS:
-            raise ConfigError(f"sam model {self.kind!r}: expected one of {', '.join(SAM_MODELS)}")
+            raise ConfigError(f"SAM model {self.kind!r}: expected one of {', '.join(SAM_MODELS)}")
         if self.checkpoint is None and self.kind != "tiny":
             raise ConfigError(f"sam model {self.kind} needs its checkpoint file (--sam-checkpoint "
                               f"FILE, e.g. sam_{self.kind}_*.pth from segment-anything's "

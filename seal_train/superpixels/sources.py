@@ -177,7 +177,7 @@ def make_source(name: str, slic: SlicSource = SlicSource(), setting: str = "sour
         return masks
     if name in ("sam", "sam-lidar"):
         settings = sam or SamSettings()
-        if settings.model not in SAM_MODELS:
+        if settings.model not in SAM_MODELS:  # before the SAM module and torch are imported
             raise ConfigError(f"SAM model {settings.model!r}: expected one of "
                               f"{', '.join(SAM_MODELS)}")
         try:  # optional module: the other sources work without it

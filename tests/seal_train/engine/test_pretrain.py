@@ -18,19 +18,9 @@ from seal_ros.errors import ConfigError, TrainingError
 from seal_train.config import load_config
 from seal_train.engine.pretrain import pretrain
 from seal_train.engine.pretrain_config import PretrainConfig
-from seal_train.engine.synthetic import ensure_superpixels, synthetic_drive
-from seal_train.sources.detect import open_source
+from seal_train.engine.synthetic import ensure_superpixels
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A 1 x 4-frame synthetic drive with SLIC superpixels, shared by the tests here."""
-    cache = tmp_path_factory.mktemp("cache")
-    path = synthetic_drive(1, 4, 0, cache)
-    ensure_superpixels(open_source(path), path.parent / "superpixels-slic", "slic")
-    return cache
 
 
 def _overrides(cache: Path, run_dir: Path, *extra: str) -> list[str]:

@@ -206,18 +206,6 @@ def test_registry_names_and_architectures_match_the_config_and_timm():
     assert teacher.head.in_channels == 384 and teacher.head.out_channels == 8
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A 1 x 4-frame synthetic drive with SLIC superpixels (as tests/seal_train/engine)."""
-    from seal_train.engine.synthetic import ensure_superpixels, synthetic_drive
-    from seal_train.sources.detect import open_source
-
-    cache = tmp_path_factory.mktemp("cache")
-    path = synthetic_drive(1, 4, 0, cache)
-    ensure_superpixels(open_source(path), path.parent / "superpixels-slic", "slic")
-    return cache
-
-
 def test_pretraining_runs_with_a_dinov2_teacher(cache, tmp_path):
     from seal_train.engine.pretrain import pretrain
     from seal_train.engine.pretrain_config import PretrainConfig
