@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seal_train import visualize
+from seal_train.commands.superpixels import add_superpoint_arguments, superpoint_cleanup
 from seal_train.sources.detect import detect, open_source
 from seal_train.sources.frame import Frame, project
 
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                          help="read at most this many frames (default 0 = all)")
     inspect.add_argument("--superpixels", type=Path, default=None, metavar="DIR",
                          help="also draw this superpixel store's segments and superpoints")
+    add_superpoint_arguments(inspect)
     inspect.set_defaults(run=run_inspect)
 
 
@@ -146,6 +148,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             from seal_train.superpixels.preview import draw_superpixels
             from seal_train.superpixels.store import SuperpixelStore
 
-            for path in draw_superpixels(first, SuperpixelStore(args.superpixels), out):
+            for path in draw_superpixels(first, SuperpixelStore(args.superpixels), out,
+                                         cleanup=superpoint_cleanup(args)):
                 print(f"wrote {path}")
     return 0

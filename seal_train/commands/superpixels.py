@@ -40,6 +40,7 @@ from seal_train.superpixels.sources import (
     make_source,
 )
 from seal_train.superpixels.store import SuperpixelStore
+from seal_train.superpixels.superpoints import SuperpointCleanup
 
 _MASK_FLAGS = {"masks": "--masks", "skip_missing": "--skip-missing", "void_id": "--void-id",
                "components": "--components", "format": "--format"}
@@ -67,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--preview", type=int, default=0, metavar="N",
                         help="draw the first N images' segments and superpoints into "
                              "<out>/preview (default 0: none)")
+    add_superpoint_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute everything, replacing a store made otherwise")
     slic = parser.add_argument_group("slic, oracle-slic")
@@ -140,9 +142,25 @@ def build_source(args: argparse.Namespace) -> SuperpixelSource:
     return make_source(args.source, slic, setting="--source", masks=masks, sam=sam)
 
 
+def add_superpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """The superpoint clean-up flags of the pictures (pretraining reads ``pairing.superpoints``)."""
+    group = parser.add_argument_group("superpoints in the pictures")
+    group.add_argument("--superpoint-depth-gap", type=float, default=0.0, metavar="M",
+                       help="drop points farther than M metres from their segment's median "
+                            "depth (default 0: off)")
+    group.add_argument("--superpoint-min-points", type=int, default=0, metavar="N",
+                       help="drop segments left with fewer than N points (default 0: off)")
+
+
+def superpoint_cleanup(args: argparse.Namespace) -> SuperpointCleanup:
+    return SuperpointCleanup(max_depth_gap_m=args.superpoint_depth_gap,
+                             min_points=args.superpoint_min_points)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.preview < 0:
         raise ConfigError(f"--preview {args.preview}: expected a number of images >= 0")
+    cleanup = superpoint_cleanup(args)
     source = build_source(args)
     shard = parse_shard(args.shard)
     out = args.out or args.data.resolve().parent / f"superpixels-{args.source}"
@@ -152,6 +170,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.preview:
         pictures = write_previews(frames, SuperpixelStore(out), out / "preview", args.preview,
-                                  range(shard[0], len(frames), shard[1]))
+                                  range(shard[0], len(frames), shard[1]), cleanup)
         print(f"preview: {len(pictures)} pictures in {out / 'preview'}")
     return 0

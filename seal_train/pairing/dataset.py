@@ -8,7 +8,7 @@ the samples an uninterrupted run would.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,7 +22,13 @@ from seal_train.pairing.augment import (
 )
 from seal_train.sources.detect import FrameSource
 from seal_train.sources.frame import Frame, project
-from seal_train.superpixels.store import SuperpixelStore
+from seal_train.superpixels.store import NO_SEGMENT, SuperpixelStore
+from seal_train.superpixels.superpoints import (
+    KEEP_ALL,
+    NO_SUPERPOINT,
+    SuperpointCleanup,
+    pair_superpoints,
+)
 
 
 @dataclass(frozen=True)
@@ -39,18 +45,28 @@ class PairingConfig:
     cuboid_max_extent: float = 0.2  # largest dropped box, share of the scan extent per axis
     min_pairs_per_image: int = 1024  # a cuboid drop may not leave an image with fewer pairs
     point_features: tuple[str, ...] = ("intensity",)  # point channels fed to the network
+    superpoints: SuperpointCleanup = field(default_factory=SuperpointCleanup)  # pairs that leave
+    # their superpoint (depth discontinuities, tiny segments); the defaults keep every pair
 
 
-def frame_view(frame: Frame, store: SuperpixelStore, features: tuple[str, ...]) -> PairedView:
-    """The un-augmented view: points (x, y, z, features...), images, superpixels and pairs."""
+def frame_view(frame: Frame, store: SuperpixelStore, features: tuple[str, ...],
+               cleanup: SuperpointCleanup = KEEP_ALL) -> PairedView:
+    """The un-augmented view: points (x, y, z, features...), images, superpixels and pairs;
+    the pairs ``cleanup`` takes out of their superpoint are removed (pairs on no segment stay:
+    the loss ignores them, and the cuboid drop counts them)."""
     pairs = project(frame)
     columns = [frame.xyz] + [frame.channel(name)[:, None] for name in features]
     points = np.concatenate(columns, axis=1).astype(np.float32)
     images = np.stack([cam.image for cam in frame.cameras])
     superpixels = np.stack([store.read(cam.image_id, shape=(cam.height, cam.width))
                             for cam in frame.cameras])
-    return PairedView(points, images, superpixels, pairs.point_index, pairs.camera_index,
+    view = PairedView(points, images, superpixels, pairs.point_index, pairs.camera_index,
                       pairs.row, pairs.col)
+    if cleanup.active:
+        keys = pair_superpoints(pairs, list(superpixels), cleanup)
+        on_segment = superpixels[pairs.camera_index, pairs.row, pairs.col] != NO_SEGMENT
+        view.keep_pairs(~on_segment | (keys != NO_SUPERPOINT))
+    return view
 
 
 class PretrainDataset:
@@ -73,7 +89,7 @@ class PretrainDataset:
 
     def __getitem__(self, index: int) -> PairedView:
         cfg = self.config
-        view = frame_view(self.frames[index], self.store, cfg.point_features)
+        view = frame_view(self.frames[index], self.store, cfg.point_features, cfg.superpoints)
         rng = np.random.default_rng((self.seed, self.epoch, index))
         out_hw = (cfg.image_height, cfg.image_width)
         if not self.augment:

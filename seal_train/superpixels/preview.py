@@ -6,11 +6,8 @@ over- or under-segments, calibration that puts points on the wrong segment. Per 
 (points coloured by their superpoint); per frame ``birds_eye_superpoints.png``. Drawing goes
 through :mod:`seal_train.visualize`, as ``data inspect`` does.
 
-Superpoints: each LiDAR point takes the segment under its projected pixel, merged over the cameras
-with the **first camera** (in ``Frame.cameras`` order) that has a segment there winning, so a
-point is never counted twice (Seal's release lets the later camera overwrite; which one wins only
-changes points in the narrow overlaps). A superpoint is keyed by (camera, segment), as in Seal's
-frame-global numbering; a segment and its superpoint share a colour.
+Superpoints come from :mod:`seal_train.superpixels.superpoints` (first camera wins, the same
+rule and optional clean-up as pretraining); a segment and its superpoint share a colour.
 """
 
 from __future__ import annotations
@@ -20,18 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
-from seal_ros.core.projection import project_points
 from seal_ros.errors import DatasetError
 from seal_train import visualize
 from seal_train.sources.detect import FrameSource
 from seal_train.sources.frame import Frame
 from seal_train.superpixels.store import NO_SEGMENT, SuperpixelStore
+from seal_train.superpixels.superpoints import (
+    CAMERA_STRIDE,
+    KEEP_ALL,
+    NO_SUPERPOINT,
+    SuperpointCleanup,
+    superpoints,
+)
 
-NO_SUPERPOINT = -1
 UNPAIRED_COLOR = np.array([96, 96, 96], dtype=np.uint8)
 """Points with no segment under them (outside every image, or on no-segment pixels)."""
 BOUNDARY_COLOR = np.array([255, 230, 0], dtype=np.uint8)
-_CAMERA_STRIDE = NO_SEGMENT + 1  # superpoint key = camera index * stride + segment id
 
 
 def segment_colors(keys: np.ndarray) -> np.ndarray:
@@ -41,23 +42,6 @@ def segment_colors(keys: np.ndarray) -> np.ndarray:
         & np.uint64(0xFFFFFFFF)
     channels = [(h >> np.uint64(shift)) & np.uint64(0xFF) for shift in (0, 8, 16)]
     return (64 + np.stack(channels, axis=-1) * 191 // 255).astype(np.uint8)
-
-
-def superpoints(frame: Frame, maps: Sequence[np.ndarray | None]) -> np.ndarray:
-    """(N,) int64 superpoint key of each point of ``frame`` (:data:`NO_SUPERPOINT` = none).
-
-    ``maps[c]`` is camera c's (H, W) uint16 segment map, or None when the store has none.
-    """
-    labels = np.full(len(frame.points), NO_SUPERPOINT, dtype=np.int64)
-    for cam_index, (camera, segments) in enumerate(zip(frame.cameras, maps, strict=True)):
-        if segments is None:
-            continue
-        index, row, col, _ = project_points(frame.xyz, camera.K, camera.T_cam_lidar,
-                                            camera.height, camera.width)
-        seg = segments[row, col].astype(np.int64)
-        take = (seg != NO_SEGMENT) & (labels[index] == NO_SUPERPOINT)  # first camera wins
-        labels[index[take]] = cam_index * _CAMERA_STRIDE + seg[take]
-    return labels
 
 
 def superpoint_colors(labels: np.ndarray) -> np.ndarray:
@@ -94,7 +78,7 @@ def segments_over_image(image: np.ndarray, segments: np.ndarray, camera_index: i
     count = int(ids.max()) + 1 if ids.size else 0
     # colours as one uint32 per id: a 4-byte gather is ~5x faster than a (H, W, 3) one
     table = np.zeros((count + 1, 4), dtype=np.uint8)  # last row: no segment
-    table[:count, :3] = segment_colors(camera_index * _CAMERA_STRIDE + np.arange(count))
+    table[:count, :3] = segment_colors(camera_index * CAMERA_STRIDE + np.arange(count))
     packed = table.view(np.uint32)[:, 0][np.minimum(segments, count)]  # (H, W)
     colors = np.ascontiguousarray(packed.view(np.uint8).reshape(*segments.shape, 4)[..., :3])
     canvas = cv2.addWeighted(image, 1.0 - alpha, colors, alpha, 0.0)
@@ -104,10 +88,11 @@ def segments_over_image(image: np.ndarray, segments: np.ndarray, camera_index: i
 
 
 def draw_superpixels(frame: Frame, store: SuperpixelStore, out: Path,
-                     cameras: Sequence[int] | None = None) -> list[Path]:
+                     cameras: Sequence[int] | None = None,
+                     cleanup: SuperpointCleanup = KEEP_ALL) -> list[Path]:
     """PNGs of ``frame``'s superpixels from ``store`` in ``out``: per camera in ``cameras``
-    (default: all stored) segments and superpoints over the image, and the bird's-eye view of
-    the superpoints of all stored cameras."""
+    (default: all stored) segments and superpoints (after ``cleanup``) over the image, and the
+    bird's-eye view of the superpoints of all stored cameras."""
     if store.manifest() is None:
         raise DatasetError(f"{store.root}: not a superpixel store (no manifest.yaml)")
     maps = [store.read(cam.image_id, shape=(cam.height, cam.width))
@@ -115,7 +100,7 @@ def draw_superpixels(frame: Frame, store: SuperpixelStore, out: Path,
     if all(segments is None for segments in maps):
         raise DatasetError(f"{store.root}: holds none of frame {frame.frame_id}'s images "
                            f"({', '.join(cam.image_id for cam in frame.cameras) or 'no cameras'})")
-    labels = superpoints(frame, maps)
+    labels = superpoints(frame, maps, cleanup)
     colors = superpoint_colors(labels)
     chosen = [c for c in range(len(maps)) if maps[c] is not None] if cameras is None else cameras
     written = []
@@ -140,7 +125,8 @@ def frame_folder(out: Path, frame_id: str) -> Path:
 
 
 def write_previews(frames: FrameSource, store: SuperpixelStore, out: Path, count: int,
-                   frame_indices: Sequence[int] | None = None) -> list[Path]:
+                   frame_indices: Sequence[int] | None = None,
+                   cleanup: SuperpointCleanup = KEEP_ALL) -> list[Path]:
     """Pictures of the first ``count`` stored camera images of ``frames`` (in ``frame_indices``
     order), one folder per frame (:func:`frame_folder`), each with its bird's-eye view."""
     written: list[Path] = []
@@ -152,6 +138,7 @@ def write_previews(frames: FrameSource, store: SuperpixelStore, out: Path, count
         stored = [c for c, cam in enumerate(frame.cameras) if store.has(cam.image_id)][:left]
         if not stored:
             continue
-        written += draw_superpixels(frame, store, frame_folder(out, frame.frame_id), stored)
+        written += draw_superpixels(frame, store, frame_folder(out, frame.frame_id), stored,
+                                    cleanup)
         left -= len(stored)
     return written

@@ -1,4 +1,4 @@
-"""Superpixel pictures: superpoints against a per-point reference, the drawings, the CLI."""
+"""Superpixel pictures: colours, boundaries, the drawings, the CLI."""
 
 from __future__ import annotations
 
@@ -8,70 +8,20 @@ import pytest
 
 from seal_ros.errors import DatasetError
 from seal_train.__main__ import main
-from seal_train.sources import CameraView, Frame
 from seal_train.sources.detect import open_source
 from seal_train.superpixels import NO_SEGMENT, OracleSource, SuperpixelStore
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.preview import (
     BOUNDARY_COLOR,
-    NO_SUPERPOINT,
-    UNPAIRED_COLOR,
     draw_superpixels,
     segment_boundaries,
     segment_colors,
     segments_over_image,
     superpoint_colors,
-    superpoints,
 )
+from seal_train.superpixels.superpoints import superpoints
 from seal_train.synth import SynthConfig
 from seal_train.synth.formats import write_drive
-
-K = np.array([[20.0, 0, 20], [0, 20, 15], [0, 0, 1]])  # 40 x 30 images
-TURN = np.array([[0.0, 0, 1, 0], [0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1]])  # 90 deg about y
-
-
-def _two_cameras_frame(rng):
-    """Two overlapping cameras: the second looks 90 degrees to the side of the first."""
-    xyz = rng.uniform(-30, 30, (4000, 3)).astype(np.float32)
-    cams = tuple(CameraView(f"CAM_{i}", f"s/0/CAM_{i}", np.full((30, 40, 3), 100, np.uint8), K,
-                            T, 0) for i, T in enumerate([np.eye(4), TURN]))
-    return Frame("s/0", "s", xyz, ("x", "y", "z"), 0, np.eye(4), np.eye(4), cams)
-
-
-def _reference_superpoints(frame, maps):
-    """Point by point: the first camera whose pixel under the point holds a segment (pixel
-    centres at integer coordinates, depth > 1 m, as :func:`project_points` documents)."""
-    labels = []
-    for x in frame.xyz.astype(np.float64):
-        label = NO_SUPERPOINT
-        for c, (cam, seg) in enumerate(zip(frame.cameras, maps, strict=True)):
-            p = cam.T_cam_lidar[:3, :3] @ x + cam.T_cam_lidar[:3, 3]
-            if p[2] <= 1.0:
-                continue
-            u, v = (cam.K @ (p / p[2]))[:2]
-            row, col = int(np.floor(v + 0.5)), int(np.floor(u + 0.5))
-            if 0 <= row < cam.height and 0 <= col < cam.width and seg[row, col] != NO_SEGMENT:
-                label = c * 65536 + int(seg[row, col])
-                break
-        labels.append(label)
-    return np.array(labels)
-
-
-def test_superpoints_take_the_first_camera_with_a_segment():
-    rng = np.random.default_rng(0)
-    frame = _two_cameras_frame(rng)
-    first = rng.integers(0, 5, (30, 40)).astype(np.uint16)
-    first[:, :20] = NO_SEGMENT  # the left half of camera 0 has no segment: camera 1 may fill it
-    second = rng.integers(0, 400, (30, 40)).astype(np.uint16)
-    labels = superpoints(frame, [first, second])
-    np.testing.assert_array_equal(labels, _reference_superpoints(frame, [first, second]))
-    from_first, from_second = (labels >= 0) & (labels < 65536), labels >= 65536
-    assert from_first.sum() > 50 and from_second.sum() > 50 and (labels == -1).sum() > 50
-    np.testing.assert_array_equal(superpoints(frame, [None, second])[from_second],
-                                  labels[from_second])
-    colors = superpoint_colors(labels)
-    assert (colors[labels == NO_SUPERPOINT] == UNPAIRED_COLOR).all()
-    np.testing.assert_array_equal(colors[from_second], segment_colors(labels[from_second]))
 
 
 def test_segment_colors_are_fixed_and_neighbours_differ():
