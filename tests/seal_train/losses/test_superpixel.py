@@ -55,18 +55,7 @@ def _batch(seed):
 
 
 def test_matches_naive_implementation_with_gradients():
-    g = torch.Generator().manual_seed(0)
-    I, D, H, W, N, P = 3, 8, 6, 7, 40, 90
-    point_f = F.normalize(torch.randn(N, D, generator=g, dtype=torch.float64), dim=1)
-    point_f.requires_grad_(True)
-    pixel_f = F.normalize(torch.randn(I, D, H, W, generator=g, dtype=torch.float64), dim=1)
-    sp = torch.randint(0, 5, (I, H, W), generator=g)
-    sp[0, :2] = NO_SEGMENT  # pixels in no segment
-    sp[2][sp[2] == 3] = 9  # sparse ids within an image
-    pp = torch.randint(0, N, (P,), generator=g)
-    pi = torch.randint(0, I, (P,), generator=g)
-    pr = torch.randint(0, H, (P,), generator=g)
-    pc = torch.randint(0, W, (P,), generator=g)
+    point_f, pixel_f, sp, pp, pi, pr, pc = _batch(0)
     fast = superpixel_infonce(point_f, pixel_f, sp, pp, pi, pr, pc, temperature=0.07)
     (grad_fast,) = torch.autograd.grad(fast, point_f)
     slow, slots = _naive(point_f, pixel_f, sp, pp, pi, pr, pc, 0.07)
