@@ -28,7 +28,7 @@ from seal_train.sources.detect import FrameSource, open_split
 from seal_train.sources.splits import SPLIT_DIR, write_split_files
 from seal_train.superpixels.generate import generate
 from seal_train.superpixels.imported import ImportedMasksSource, MaskFormat
-from seal_train.superpixels.sources import SlicSource, make_source
+from seal_train.superpixels.sources import SOURCES, SlicSource, make_source
 from seal_train.synth import SynthConfig
 from seal_train.synth.formats import write_drive
 
@@ -98,26 +98,42 @@ def write_oracle_masks(frames: FrameSource, folder: Path, name: str) -> Imported
     return ImportedMasksSource(folder, fmt)
 
 
-def distil(out: Path, root: Path, sources: list[str], epochs: int, seed: int,
+RUN_HELP = ("a superpixel source name, or LABEL=SOURCE:key=value,key=value for a run with its "
+            "own pretraining overrides (e.g. oracle+points=oracle:objective.weighting=points)")
+
+
+def parse_run(text: str) -> tuple[str, str, list[str]]:
+    """``SOURCE`` or ``LABEL=SOURCE[:key=value,...]`` -> (label, source, overrides)."""
+    label, _, rest = text.partition("=") if "=" in text.split(":")[0] else (text, "", text)
+    source, _, extra = rest.partition(":")
+    if extra and label == text:
+        raise SystemExit(f"run {text!r}: a run with overrides needs a label ({RUN_HELP})")
+    if source not in {*SOURCES, *ORACLE_MASKS}:
+        raise SystemExit(f"run {text!r}: unknown superpixel source {source!r}; expected one of "
+                         f"{sorted({*SOURCES, *ORACLE_MASKS})} ({RUN_HELP})")
+    return label, source, [item for item in extra.split(",") if item]
+
+
+def distil(out: Path, root: Path, runs: list[str], epochs: int, seed: int,
            overrides: list[str], timings: dict[str, float],
            slic: SlicSource | None = None) -> dict[str, Path | None]:
-    """One pretraining run per superpixel source on ``root``'s train split; returns
-    ``{"random": None, source: checkpoint, ...}`` and adds the seconds of each step to
-    ``timings``."""
+    """One pretraining run per entry of ``runs`` (:func:`parse_run`) on ``root``'s train split;
+    returns ``{"random": None, label: checkpoint, ...}`` and adds the seconds of each step to
+    ``timings``. Runs of one source share its superpixel store."""
     train_frames = open_split(root, "train")
     slic = slic or SlicSource()
     checkpoints: dict[str, Path | None] = {"random": None}
-    for name in sources:
+    for label, name, extra in map(parse_run, runs):
         t0 = time.perf_counter()
         store = out / f"superpixels-{name}"
         source = (write_oracle_masks(train_frames, out / name, name) if name in ORACLE_MASKS
                   else make_source(name, slic))
         generate(train_frames, source, store, workers=os.cpu_count() or 1)
-        timings[f"superpixels {name}"] = time.perf_counter() - t0
+        timings[f"superpixels {label}"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         cfg = load_config(PretrainConfig, overrides=[
-            f"run_dir={out / f'pretrain-{name}'}", f"data.path={root}", "data.split=train",
-            f"data.superpixels={store}", f"epochs={epochs}", f"seed={seed}", *overrides])
-        checkpoints[name] = pretrain(cfg).checkpoint
-        timings[f"pretrain {name}"] = time.perf_counter() - t0
+            f"run_dir={out / f'pretrain-{label}'}", f"data.path={root}", "data.split=train",
+            f"data.superpixels={store}", f"epochs={epochs}", f"seed={seed}", *overrides, *extra])
+        checkpoints[label] = pretrain(cfg).checkpoint
+        timings[f"pretrain {label}"] = time.perf_counter() - t0
     return checkpoints

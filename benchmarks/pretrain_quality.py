@@ -25,11 +25,16 @@ import logging
 import time
 from pathlib import Path
 
-from distill_setup import ORACLE_MASKS, distil, prepare_drive
+from distill_setup import RUN_HELP, distil, parse_run, prepare_drive
 
 from seal_train.config import load_config
 from seal_train.engine.probe import ProbeConfig, probe
-from seal_train.superpixels.sources import SOURCES, SlicSource
+from seal_train.superpixels.sources import SlicSource
+
+
+def _run(text: str) -> str:
+    parse_run(text)  # refuse a bad entry before any run starts
+    return text
 
 
 def main() -> None:
@@ -40,11 +45,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="pretraining epochs per run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/pretrain_quality"))
-    parser.add_argument("--sources", nargs="+", choices=sorted({*SOURCES, *ORACLE_MASKS}),
-                        default=["slic", "oracle"],
-                        help="superpixel sources to pretrain with, one run each (default: slic "
-                             "oracle; oracle-slic adds ~9 min; masks-instance / masks-semantic "
-                             "import the oracle's masks as a VFM's PNGs)")
+    parser.add_argument("--sources", nargs="+", default=["slic", "oracle"], type=_run,
+                        help="pretraining runs, one each (default: slic oracle; oracle-slic adds "
+                             "~9 min; masks-instance / masks-semantic import the oracle's masks "
+                             f"as a VFM's PNGs); each is {RUN_HELP}")
     parser.add_argument("--slic-segments", type=int, default=SlicSource.n_segments,
                         help="SLIC's target segment count for slic and oracle-slic (default: "
                              "SLidR's 150)")
@@ -86,8 +90,8 @@ def main() -> None:
         gain = scores["slic"] - scores["random init"]
         print(f"SLIC - random = {gain:+.2f} points (target >= +10): "
               f"{'met' if gain >= 10 else 'NOT met'}")
-        for name in ("oracle", "oracle-slic", *ORACLE_MASKS):
-            if name in scores:
+        for name in scores:
+            if name not in ("random init", "slic"):
                 gain = scores[name] - scores["slic"]
                 print(f"{name} - SLIC = {gain:+.2f} points (target >= 0): "
                       f"{'met' if gain >= 0 else 'NOT met'}")

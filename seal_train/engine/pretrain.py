@@ -1,9 +1,10 @@
 """Pretraining: distil a frozen image teacher into a sparse 3D backbone over superpixels.
 
 Set-up reads top to bottom: run directory, data, model, optimiser and schedule; then the shared
-:class:`~seal_train.engine.trainer.Trainer` runs the epochs with the superpixel InfoNCE task and
-its hooks: resume and an atomic checkpoint ``last.pt`` every epoch, the NaN guard, log lines and
-TensorBoard (loss, learning rate, feature collapse), throughput.
+:class:`~seal_train.engine.trainer.Trainer` runs the epochs with the objective
+(:mod:`seal_train.engine.objective`: superpixel InfoNCE, optionally Seal's temporal terms over
+frame pairs) and its hooks: resume and an atomic checkpoint ``last.pt`` every epoch, the NaN
+guard, log lines and TensorBoard (each loss term, learning rate, feature collapse), throughput.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from seal_ros.errors import ConfigError
 from seal_train.config import save_config, to_dict
 from seal_train.engine.distributed import DistInfo, barrier, run_distributed
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
+from seal_train.engine.objective import SealObjective
 from seal_train.engine.optim import build_optimizer, build_scheduler
 from seal_train.engine.pretrain_config import PretrainConfig
 from seal_train.engine.sampler import GlobalBatchSampler
 from seal_train.engine.trainer import MicroBatches, Trainer
-from seal_train.losses import superpixel_infonce
 from seal_train.models import (
     PretrainModel,
     build_backbone,
@@ -32,12 +32,15 @@ from seal_train.models import (
     build_teacher,
     resolve_device,
 )
-from seal_train.pairing.collate import PretrainBatch, PretrainCollate
+from seal_train.pairing.collate import PretrainCollate
 from seal_train.pairing.dataset import PretrainDataset
 from seal_train.sources.detect import FrameSource, open_split
 from seal_train.superpixels.store import SuperpixelStore
 
-__all__ = ["PretrainResult", "SuperpixelDistillation", "mean_cosine", "open_data", "pretrain"]
+if TYPE_CHECKING:
+    from seal_train.scene.segment_store import SegmentStore
+
+__all__ = ["PretrainResult", "open_data", "open_segments", "pretrain"]
 
 log = logging.getLogger(__name__)
 
@@ -64,46 +67,24 @@ def open_data(cfg: PretrainConfig, info: DistInfo) -> tuple[FrameSource, Superpi
     return frames, SuperpixelStore(store_dir)
 
 
-def mean_cosine(features: torch.Tensor, channel_dim: int = -1) -> float:
-    """Mean pairwise cosine of unit feature vectors, = |mean vector|^2: near 1 means collapse.
+def open_segments(cfg: PretrainConfig, frames: FrameSource, info: DistInfo) -> SegmentStore:
+    """The LiDAR segment store of the frame pairs; made on first use (rank 0) when missing."""
+    from seal_train.engine.synthetic import synthetic_drive
+    from seal_train.scene.pairs import SegmentParams, parse_pair_rule
+    from seal_train.scene.segment_store import SegmentStore, ensure_segments
 
-    ``features`` holds unit vectors along ``channel_dim`` (points (N, D): -1; pixels (I, D, H, W):
-    1); the mean is taken in place over the other dims, without moving channels last.
-    Logged because collapse is the quiet failure of this loss: with a learning rate too high for
-    the batch (SLidR's 0.5 at 2 scans) both branches drift to one direction within a few steps and
-    the loss sits at ln(superpixels) while nothing is learnt.
-    """
-    dims = [d for d in range(features.ndim) if d != channel_dim % features.ndim]
-    return float(features.detach().mean(dim=dims).square().sum())
-
-
-@dataclass(frozen=True)
-class SuperpixelDistillation:
-    """The pretraining task: SLidR's superpixel InfoNCE between point and pixel features."""
-
-    temperature: float  # InfoNCE tau
-
-    def forward(self, model: nn.Module, batch: PretrainBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        return model(batch)  # (N, D) points, (I, D, H, W) pixels
-
-    def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: PretrainBatch
-             ) -> torch.Tensor:
-        points, pixels = outputs
-        return superpixel_infonce(points.float(), pixels.float(), batch.superpixels,
-                                  batch.pair_point, batch.pair_image, batch.pair_row,
-                                  batch.pair_col, self.temperature)
-
-    @staticmethod
-    def collapse(outputs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
-        """TensorBoard scalars of a log step: how collapsed either branch's features are."""
-        points, pixels = outputs
-        return {"mean_cosine/points": mean_cosine(points),
-                "mean_cosine/pixels": mean_cosine(pixels, channel_dim=1)}
-
-    @staticmethod
-    def describe(values: dict[str, Any]) -> str:
-        return (f" (mean cosine: points {values['mean_cosine/points']:.2f}, pixels "
-                f"{values['mean_cosine/pixels']:.2f})")
+    data = cfg.data
+    offset = parse_pair_rule(data.pairs)
+    if data.segments is not None:
+        store_dir = data.segments
+    else:
+        root = data.path if data.path is not None else synthetic_drive(
+            data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed, data.cache_dir)
+        store_dir = Path(root).parent / f"segments-n{offset}"
+    if info.is_main:
+        ensure_segments(frames, store_dir, SegmentParams(), offset)
+    barrier(info)
+    return SegmentStore(store_dir)
 
 
 @dataclass(frozen=True)
@@ -135,7 +116,9 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
                           f"batch {local_batch}")
 
     frames, store = open_data(cfg, info)
-    dataset = PretrainDataset(frames, store, cfg.pairing, seed=cfg.seed)
+    segments = open_segments(cfg, frames, info) if cfg.objective.uses_pairs else None
+    dataset = PretrainDataset(frames, store, cfg.pairing, seed=cfg.seed, segments=segments,
+                              with_classes=cfg.objective.class_aware_negatives)
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.rank, info.world_size,
                                  cfg.seed)
     loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
@@ -154,9 +137,9 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
         len(sampler), cfg.max_steps_per_epoch)
     scheduler = build_scheduler(optimizer, cfg.optim.schedule, steps_per_epoch * cfg.epochs)
 
-    task = SuperpixelDistillation(cfg.temperature)
+    task = SealObjective(cfg.objective, cfg.temperature)
     last = run_dir / "last.pt"
-    logger = LogHook(run_dir / "tb", "loss/spatial", task.collapse, task.describe)
+    logger = LogHook(run_dir / "tb", "loss/total", task.scalars, task.describe)
     timer = TimerHook(local_batch * info.world_size)
     trainer = Trainer(
         model, task, optimizer, scheduler, loader, device=device, info=info, epochs=cfg.epochs,

@@ -13,11 +13,13 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seal_train.engine.objective import ObjectiveConfig, SegmentWeighting
 from seal_train.models import Backbone, Device, GridKind, ModelConfig, TeacherConfig
 from seal_train.pairing.dataset import PairingConfig
 
-__all__ = ["Backbone", "DataConfig", "Device", "GridKind", "ModelConfig", "OptimConfig",
-           "PretrainConfig", "Schedule", "SuperpixelSourceName", "TeacherConfig"]
+__all__ = ["Backbone", "DataConfig", "Device", "GridKind", "ModelConfig", "ObjectiveConfig",
+           "OptimConfig", "PretrainConfig", "Schedule", "SegmentWeighting",
+           "SuperpixelSourceName", "TeacherConfig"]
 
 
 class SuperpixelSourceName(enum.StrEnum):
@@ -44,6 +46,9 @@ class DataConfig:
     superpixels: Path | None = None  # superpixel store; None = <cache>/superpixels-<source>
     superpixel_source: SuperpixelSourceName = SuperpixelSourceName.SLIC  # slic | oracle |
     # oracle-slic (when the store is made)
+    segments: Path | None = None  # LiDAR segment store of frame pairs (objective.temporal /
+    # point_to_segment > 0); None = <cache>/segments-<pairs>, made on first use
+    pairs: str = "next"  # frame pairs of that store: next (t, t+1) | n=K (t, t+K)
     workers: int = 1  # DataLoader worker processes per rank
     synthetic_scenes: int = 2  # built-in drive only: scenes to generate
     synthetic_frames: int = 40  # built-in drive only: frames per scene
@@ -77,6 +82,7 @@ class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # loss terms, weights
     pairing: PairingConfig = field(default_factory=lambda: PairingConfig(
         image_height=112, image_width=208, min_pairs_per_image=256))  # a dinov2_* teacher needs
     # image_height and image_width that are multiples of 14 (checked when the config loads)

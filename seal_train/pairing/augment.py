@@ -25,12 +25,23 @@ class PairedView:
     pair_image: np.ndarray  # (P,) int64
     pair_row: np.ndarray  # (P,) int64
     pair_col: np.ndarray  # (P,) int64
+    segments: np.ndarray | None = None  # (N,) int64 LiDAR segment per point, -1 = none
+    segment_classes: np.ndarray | None = None  # (I, K) int64 class per superpixel id, -1 unknown
 
     def keep_pairs(self, keep: np.ndarray) -> None:
         self.pair_point = self.pair_point[keep]
         self.pair_image = self.pair_image[keep]
         self.pair_row = self.pair_row[keep]
         self.pair_col = self.pair_col[keep]
+
+
+@dataclass
+class FramePairView:
+    """Frame t (with images) and frame t+n (points only, ``b``; None when t has no partner):
+    one sample of the temporal objectives."""
+
+    a: PairedView
+    b: PairedView | None
 
 
 def crop_box(rng: np.random.Generator, height: int, width: int, scale: tuple[float, float],
@@ -131,7 +142,11 @@ def rotation_flip(rng: np.random.Generator, rotate: bool = True, flip_p: float =
 def rotate_flip_points(view: PairedView, rng: np.random.Generator, flip_p: float = 0.5
                        ) -> PairedView:
     """Rotate about z by U(0, 2 pi) and flip x and y each with probability ``flip_p``."""
-    R = rotation_flip(rng, flip_p=flip_p)
+    return transform_points(view, rotation_flip(rng, flip_p=flip_p))
+
+
+def transform_points(view: PairedView, R: np.ndarray) -> PairedView:
+    """Apply the (3, 3) linear map ``R`` to the coordinates (one draw shared by a frame pair)."""
     view.points = view.points.copy()
     view.points[:, :3] = (view.points[:, :3].astype(np.float64) @ R.T).astype(np.float32)
     return view
@@ -153,6 +168,8 @@ def drop_cuboid(view: PairedView, rng: np.random.Generator, max_extent: float = 
         if np.all((after >= min_pairs_per_image) | (after == before)):
             new_index = np.cumsum(~inside) - 1
             view.points = view.points[~inside]
+            if view.segments is not None:
+                view.segments = view.segments[~inside]
             view.keep_pairs(keep_pair)
             view.pair_point = new_index[view.pair_point]
             return view

@@ -132,7 +132,7 @@ def test_unknown_superpixel_source_names_the_key_and_the_choices(tmp_path):
 
 
 def test_mean_cosine_is_one_for_collapsed_features_and_one_over_d_for_a_basis():
-    from seal_train.engine.pretrain import mean_cosine
+    from seal_train.engine.objective import mean_cosine
 
     collapsed = torch.nn.functional.normalize(torch.ones(10, 4), dim=1)
     assert mean_cosine(collapsed) == pytest.approx(1.0)
