@@ -12,6 +12,7 @@ from seal_train.commands import (
     finetune,
     pretrain,
     probe,
+    segments,
     superpixels,
     synth,
 )
@@ -20,6 +21,7 @@ COMMANDS: dict[str, ModuleType] = {
     "synth": synth,
     "data": data,
     "superpixels": superpixels,
+    "segments": segments,
     "pretrain": pretrain,
     "probe": probe,
     "finetune": finetune,

@@ -21,10 +21,42 @@ import numpy as np
 
 from seal_ros.errors import ConfigError
 
-__all__ = ["NOISE", "cluster_points"]
+__all__ = ["NOISE", "cluster_points", "rank_clusters", "voxel_reduce"]
 
 NOISE = -1
 """Cluster id of points in no cluster."""
+
+
+def voxel_reduce(xyz: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(V,) row of one representative point per ``voxel_m`` voxel and the (N,) voxel of every
+    point (the identity for ``voxel_m`` 0), so clusters of voxels propagate exactly to points."""
+    if voxel_m == 0:
+        return np.arange(len(xyz)), np.arange(len(xyz))
+    vox = np.floor(xyz / voxel_m).astype(np.int64)
+    vox -= vox.min(axis=0)
+    extent = vox.max(axis=0) + 1  # (3,)
+    key = (vox[:, 0] * extent[1] + vox[:, 1]) * extent[2] + vox[:, 2]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def rank_clusters(labels: np.ndarray, max_clusters: int = 0, min_size: int = 1) -> np.ndarray:
+    """Relabel clusters 0..C-1 by decreasing size (ties: lower old id first), keeping clusters
+    of at least ``min_size`` points, at most the ``max_clusters`` largest (0 = all); the rest and
+    negative labels become NOISE."""
+    out = np.full(len(labels), NOISE, dtype=np.int64)
+    clustered = labels >= 0
+    if not clustered.any():
+        return out
+    sizes = np.bincount(labels[clustered])
+    order = np.argsort(-sizes, kind="stable")
+    order = order[sizes[order] >= max(min_size, 1)]
+    if max_clusters:
+        order = order[:max_clusters]
+    rank = np.full(len(sizes), NOISE, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    out[clustered] = rank[labels[clustered]]
+    return out
 
 
 def cluster_points(xyz: np.ndarray, *, eps_m: float = 0.7, min_points: int = 3,
@@ -59,32 +91,8 @@ def cluster_points(xyz: np.ndarray, *, eps_m: float = 0.7, min_points: int = 3,
         raise ConfigError(f"cluster_points: expected eps_m > 0, min_points >= 1, voxel_m >= 0, "
                           f"min_cluster_points >= 1, max_clusters >= 0; got {eps_m}, "
                           f"{min_points}, {voxel_m}, {min_cluster_points}, {max_clusters}")
-    n = len(xyz)
-    labels = np.full(n, NOISE, dtype=np.int64)
-    if n == 0:
-        return labels
-    if voxel_m > 0:
-        vox = np.floor(xyz / voxel_m).astype(np.int64)
-        vox -= vox.min(axis=0)
-        extent = vox.max(axis=0) + 1  # (3,)
-        key = (vox[:, 0] * extent[1] + vox[:, 1]) * extent[2] + vox[:, 2]
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        reps = xyz[first]  # (V, 3) one point per voxel
-    else:
-        inverse = np.arange(n)
-        reps = xyz
-    voxel_labels = DBSCAN(eps=eps_m, min_samples=min_points).fit_predict(reps)  # (V,)
-    point_labels = voxel_labels[inverse.reshape(-1)]  # (N,)
-    clustered = point_labels >= 0
-    if not clustered.any():
-        return labels
-    sizes = np.bincount(point_labels[clustered])  # (C0,) points per DBSCAN cluster
-    keep = sizes >= min_cluster_points
-    order = np.argsort(-sizes, kind="stable")  # largest first
-    order = order[keep[order]]
-    if max_clusters:
-        order = order[:max_clusters]
-    rank = np.full(len(sizes), NOISE, dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    labels[clustered] = rank[point_labels[clustered]]
-    return labels
+    if len(xyz) == 0:
+        return np.full(0, NOISE, dtype=np.int64)
+    first, inverse = voxel_reduce(xyz, voxel_m)
+    voxel_labels = DBSCAN(eps=eps_m, min_samples=min_points).fit_predict(xyz[first])  # (V,)
+    return rank_clusters(voxel_labels[inverse], max_clusters, min_cluster_points)

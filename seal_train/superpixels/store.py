@@ -52,6 +52,15 @@ def densify_values(segments: np.ndarray, valid: np.ndarray | None = None
     return out, uniq
 
 
+def id_path(root: Path, item_id: str, suffix: str, what: str) -> Path:
+    """``root/<id><suffix>``: ids with ``/`` become sub-folders; an id that would leave ``root``
+    (empty, ``..``) is refused, since ids come from the user's data."""
+    rel = item_id.strip("/")
+    if not rel or ".." in Path(rel).parts:
+        raise DatasetError(f"{what} {item_id!r} cannot name a file in {root}")
+    return root / f"{rel}{suffix}"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What produced a store; a store only ever holds one source with one parameter set."""
@@ -71,10 +80,7 @@ class SuperpixelStore:
         self.root = Path(root)
 
     def path(self, image_id: str) -> Path:
-        rel = image_id.strip("/")
-        if not rel or ".." in Path(rel).parts:
-            raise DatasetError(f"image id {image_id!r} cannot name a file in {self.root}")
-        return self.root / f"{rel}.png"
+        return id_path(self.root, image_id, ".png", "image id")
 
     def manifest(self) -> Manifest | None:
         path = self.root / MANIFEST

@@ -152,3 +152,23 @@ def test_pretrain_on_gpu_with_amp(cache, tmp_path):
     payload = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
     assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
     assert payload["scaler"]["scale"] > 0  # AMP was on: the scaler has a state
+
+
+def test_seals_full_objective_trains_on_frame_pairs_and_logs_each_term(cache, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = load_config(PretrainConfig, overrides=_overrides(
+        cache, tmp_path / "run", "epochs=1", "log_every=1", "objective.temporal=1",
+        "objective.point_to_segment=0.5", "objective.weighting=points"))
+    result = pretrain(cfg)
+    assert result.steps == 2 and torch.isfinite(torch.tensor(result.last_loss))
+    events = EventAccumulator(str(tmp_path / "run" / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/total", "loss/spatial", "loss/temporal", "loss/point_to_segment"} <= tags
+    total, *terms = ([e.value for e in events.Scalars(tag)] for tag in (
+        "loss/total", "loss/spatial", "loss/temporal", "loss/point_to_segment"))
+    expected = [s + t + 0.5 * p for s, t, p in zip(*terms, strict=True)]
+    assert total == pytest.approx(expected, rel=1e-5)
+    assert all(t > 0 for t in terms[1])  # frame pairs shared segments
+    assert list((cache / "synthetic-s0-1x4").glob("**/segments-n1/manifest.yaml"))
