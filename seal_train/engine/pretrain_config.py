@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seal_train.engine.objective import ObjectiveConfig, SegmentWeighting
+from seal_train.engine.objective_config import ObjectiveConfig, SegmentWeighting
 from seal_train.models import Backbone, Device, GridKind, ModelConfig, TeacherConfig
 from seal_train.pairing.dataset import PairingConfig
 
