@@ -25,13 +25,36 @@ from seal_ros.atomic_files import write_text
 from seal_ros.errors import ConfigError
 
 __all__ = ["from_dict", "load_config", "merge", "nest", "parse_enum", "parse_overrides",
-           "read_yaml", "resolve", "save_config", "to_dict"]
+           "parse_yaml", "read_yaml", "resolve", "save_config", "to_dict"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
 _SCALARS: dict[type, str] = {bool: "true/false", int: "an integer", float: "a number",
                              str: "a string", Path: "a path"}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader without aliases: ``*name`` would let a small file expand into a structure
+    of billions of items (an alias bomb); no Seal file needs them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"found the alias *{event.anchor}; YAML aliases are refused (they "
+                f"can expand a small file without bound): write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` parsed as YAML with the safe loader, aliases refused (the one YAML reader of
+    every Seal file: configs, node parameters, model packages, label maps).
+
+    Raises:
+        yaml.YAMLError: not YAML, or it contains an alias (callers add the file name).
+    """
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506  # a safe loader subclass
 
 
 def _scalar(value: Any, hint: type, key: str) -> Any:
@@ -184,7 +207,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=0.1)")
         try:
-            overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            overrides[key.strip()] = parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as err:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({err})") from err
     return overrides
@@ -200,7 +223,7 @@ def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such {what} file")
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = parse_yaml(path.read_text())
     except OSError as err:
         raise ConfigError(f"{path}: cannot read {what} file: {err}") from err
     except yaml.YAMLError as err:

@@ -40,7 +40,8 @@ class CountedError(SealError):
 class CodecReason(enum.StrEnum):
     """Why a message does not decode; the node counts a skipped cloud under the same key."""
 
-    BAD_LAYOUT = "bad_layout"  # unknown datatype, duplicate or empty field name, bad count ...
+    BAD_LAYOUT = "bad_layout"  # unknown datatype, duplicate/empty name, overlapping fields ...
+    TOO_MANY_FIELDS = "too_many_fields"  # more fields than codec.MAX_FIELDS
     POINT_STEP = "point_step"  # a field extends past point_step, or point_step <= 0
     MISSING_FIELD = "missing_field"  # a required field is absent
     DATA_LENGTH = "data_length"  # len(data) != height * row_step, or row_step too small

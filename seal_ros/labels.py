@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class LabelMap:
         """
         path = Path(path)
         try:
-            doc = yaml.safe_load(path.read_text())
+            doc = parse_yaml(path.read_text())
         except (OSError, yaml.YAMLError) as err:
             raise ConfigError(f"{path}: cannot read the label map: {err}") from err
         if not isinstance(doc, dict):

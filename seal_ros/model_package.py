@@ -32,6 +32,7 @@ from typing import Any, cast
 import yaml
 
 from seal_ros.atomic_files import write_text
+from seal_ros.config_files import parse_yaml
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import ConfigError
 
@@ -193,7 +194,7 @@ class ModelPackage:
             raise ConfigError(f"{path}: no such model package (write one with `seal_train "
                               f"export`)")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = parse_yaml(path.read_text())  # aliases refused: no alias bomb
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         try:

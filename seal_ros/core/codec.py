@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,6 +56,10 @@ DATATYPE_DTYPES: dict[int, np.dtype] = {
 _DTYPE_DATATYPES: dict[str, int] = {dt.str[1:]: int(code) for code, dt in DATATYPE_DTYPES.items()}
 
 XYZ = ("x", "y", "z")
+
+MAX_FIELDS = 1024
+"""Most fields a cloud may declare: real sensors send tens; the limit bounds the layout check and
+the structured dtype of a hostile message (a :class:`CodecReason.TOO_MANY_FIELDS` error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,29 +132,42 @@ def cloud_dtype(fields: Iterable[Any], point_step: int, is_bigendian: bool = Fal
     """Structured dtype of one point: one entry per field at its offset, ``itemsize=point_step``.
 
     Fields with ``count > 1`` become subarray entries of shape ``(count,)``; bytes not covered by
-    any field are padding. ``count == 0`` fields (allowed by the message) are left out.
+    any field are padding. ``count == 0`` fields (allowed by the message) are left out. The cost
+    is linear in the number of fields, which is bounded by :data:`MAX_FIELDS`.
 
     Raises:
-        CodecError: ``point_step`` <= 0, an unknown datatype, a duplicate or empty name, or a
-            field extending past ``point_step``.
+        CodecError: ``point_step`` <= 0, more than :data:`MAX_FIELDS` fields, an unknown
+            datatype, a duplicate or empty name, a field extending past ``point_step``, or two
+            fields sharing bytes.
     """
     point_step = int(point_step)
     if point_step <= 0:
         raise CodecError(CodecReason.POINT_STEP,
                          f"point_step is {point_step}; expected the positive size of one point")
+    declared = len(fields) if isinstance(fields, Sized) else None
+    if declared is not None and declared > MAX_FIELDS:  # before looking at any of them
+        raise CodecError(CodecReason.TOO_MANY_FIELDS,
+                         f"cloud declares {declared} fields; at most {MAX_FIELDS} are accepted")
     order: Literal["<", ">"] = ">" if is_bigendian else "<"
     names: list[str] = []
+    seen: set[str] = set()
     formats: list[Any] = []
     offsets: list[int] = []
+    ends: list[int] = []
     for f in fields:
+        if len(seen) >= MAX_FIELDS:
+            raise CodecError(CodecReason.TOO_MANY_FIELDS,
+                             f"cloud has more than {MAX_FIELDS} fields; at most {MAX_FIELDS} are "
+                             f"accepted")
         name, offset = str(f.name), int(f.offset)
         datatype, count = int(f.datatype), int(getattr(f, "count", 1))
         if not name:
             raise CodecError(CodecReason.BAD_LAYOUT,
                              f"a field at offset {offset} has an empty name")
-        if name in names:
+        if name in seen:
             raise CodecError(CodecReason.BAD_LAYOUT,
                              f"field {name!r} appears twice; field names must be unique")
+        seen.add(name)
         if datatype not in DATATYPE_DTYPES:
             raise CodecError(CodecReason.BAD_LAYOUT,
                              f"field {name!r} has unknown datatype {datatype}; expected 1..8 "
@@ -170,8 +187,29 @@ def cloud_dtype(fields: Iterable[Any], point_step: int, is_bigendian: bool = Fal
         names.append(name)
         formats.append(base if count == 1 else (base, (count,)))
         offsets.append(offset)
+        ends.append(end)
+    _check_disjoint(names, offsets, ends)
     return np.dtype({"names": names, "formats": formats, "offsets": offsets,
                      "itemsize": point_step})
+
+
+def _check_disjoint(names: Sequence[str], offsets: Sequence[int], ends: Sequence[int]) -> None:
+    """Raise a layout error naming two fields that share bytes (sorted by offset: linear)."""
+    if len(offsets) < 2:
+        return
+    order = np.argsort(np.asarray(offsets), kind="stable")
+    start = np.asarray(offsets)[order]
+    stop = np.asarray(ends)[order]
+    # a field overlaps when it starts before the furthest end of the fields before it
+    reach = np.maximum.accumulate(stop)[:-1]
+    clash = np.flatnonzero(start[1:] < reach)
+    if clash.size:
+        later = int(order[clash[0] + 1])
+        earlier = int(order[: clash[0] + 1][np.argmax(stop[: clash[0] + 1])])
+        raise CodecError(CodecReason.BAD_LAYOUT,
+                         f"fields {names[earlier]!r} (bytes {offsets[earlier]}..{ends[earlier]}) "
+                         f"and {names[later]!r} (bytes {offsets[later]}..{ends[later]}) overlap; "
+                         f"expected each field in bytes of its own")
 
 
 def _buffer(data: Any) -> np.ndarray:
@@ -419,6 +457,6 @@ def stamp_to_ns(stamp: Any) -> int:
     return int(sec) * 1_000_000_000 + int(nsec)
 
 
-__all__ = ["DATATYPE_DTYPES", "XYZ", "CloudData", "FieldSpec", "PointFieldType", "cloud_dtype",
-           "decode", "encode", "fields_of", "finite_mask", "read_field", "read_points",
-           "stamp_to_ns"]
+__all__ = ["DATATYPE_DTYPES", "MAX_FIELDS", "XYZ", "CloudData", "FieldSpec", "PointFieldType",
+           "cloud_dtype", "decode", "encode", "fields_of", "finite_mask", "read_field",
+           "read_points", "stamp_to_ns"]

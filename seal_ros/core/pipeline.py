@@ -7,8 +7,11 @@ Validation follows the model package: the cloud must carry ``input.fields`` as s
 ``point_step``, its data must be ``height * row_step`` bytes, and its size must lie inside
 ``profile.points`` / ``profile.voxels``. A violation raises :class:`~seal_ros.errors.InputError`
 with a ``reason`` (one of :class:`SkipReason`) and a message naming the field and what was expected;
-the node counts the reason and goes on. Points with a non-finite coordinate or feature are left out
-of the network input but keep their place in the output (class ``ignore_id``, probability 0).
+the node counts the reason and goes on. Points with a non-finite coordinate or feature, and
+finite points too far out for the voxel grid (a cell index of
+:data:`~seal_ros.core.voxelize.MAX_CELL_INDEX` or more, e.g. |x| = 1e9 m), are left out of the
+network input but keep their place in the output (class ``ignore_id``, probability 0); both are
+counted. A left-out point never reaches the voxel keys, so it cannot change the others' labels.
 """
 
 from __future__ import annotations
@@ -26,27 +29,29 @@ from seal_ros.core.engines import Engine
 from seal_ros.core.kernel_maps import build_kernel_maps
 from seal_ros.core.prediction import labels_from_logits
 from seal_ros.core.synthetic_scan import lidar_like_scan
-from seal_ros.core.voxelize import voxelize
+from seal_ros.core.voxelize import MAX_CELL_INDEX, cells_in_range, voxelize
 from seal_ros.errors import CodecError, CodecReason, EngineError, InputError
 from seal_ros.model_package import ModelPackage
 
 __all__ = ["Pipeline", "ScanResult", "SkipReason"]
 
 UNLABELLED_ID = 255
-"""class_id of dropped (non-finite) points when the package has no ``ignore_id``."""
+"""class_id of dropped (non-finite or out-of-range) points when the package has no
+``ignore_id``."""
 
 
 class SkipReason(enum.StrEnum):
     """Why an input cloud was skipped (the key it is counted under on diagnostics). The first
-    five are the codec's (:class:`seal_ros.errors.CodecReason`), by value."""
+    six are the codec's (:class:`seal_ros.errors.CodecReason`), by value."""
 
-    BAD_LAYOUT = CodecReason.BAD_LAYOUT.value  # unknown datatype, duplicate field, count > 1 ...
+    BAD_LAYOUT = CodecReason.BAD_LAYOUT.value  # unknown datatype, duplicate field, overlap ...
+    TOO_MANY_FIELDS = CodecReason.TOO_MANY_FIELDS.value  # more than codec.MAX_FIELDS fields
     POINT_STEP = CodecReason.POINT_STEP.value  # point_step smaller than the fields it must hold
     MISSING_FIELD = CodecReason.MISSING_FIELD.value  # a field of input.fields is absent
     DATA_LENGTH = CodecReason.DATA_LENGTH.value  # len(data) != height * row_step
     BAD_VALUES = CodecReason.BAD_VALUES.value  # data of the wrong type
     EMPTY = "empty"  # no points
-    NO_FINITE_POINTS = "no_finite_points"  # every point has a NaN/inf coordinate or feature
+    NO_FINITE_POINTS = "no_finite_points"  # every point is non-finite (NaN/inf) or out of range
     TOO_MANY_POINTS = "too_many_points"  # more than profile.points max
     TOO_FEW_POINTS = "too_few_points"  # fewer than profile.points min
     TOO_MANY_VOXELS = "too_many_voxels"  # more than profile.voxels max
@@ -59,11 +64,13 @@ class ScanResult:
 
     Attributes:
         points: (N,) structured view of the input cloud (its own layout and byte order).
-        xyz: (N, 3) float32 coordinates, sensor frame (non-finite ones as received).
+        xyz: (N, 3) float32 coordinates, sensor frame (dropped ones as received).
         class_id: (N,) uint8 predicted class (``ignore_id`` for dropped points).
         probability: (N,) float32 probability of that class (0 for dropped points).
-        finite: (N,) bool, False for points left out of the network input.
+        kept: (N,) bool, False for points left out of the network input (dropped).
         num_voxels: occupied voxels at scale 0.
+        num_nonfinite: dropped points with a NaN/inf coordinate or feature.
+        num_out_of_range: dropped points that are finite but beyond the voxel grid's range.
         stamp_ns, frame_id: the input's header.
         timings_ms: stage name -> milliseconds, in processing order.
     """
@@ -72,10 +79,12 @@ class ScanResult:
     xyz: np.ndarray
     class_id: np.ndarray
     probability: np.ndarray
-    finite: np.ndarray
+    kept: np.ndarray
     num_voxels: int
     stamp_ns: int
     frame_id: str
+    num_nonfinite: int = 0
+    num_out_of_range: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -83,8 +92,9 @@ class ScanResult:
         return int(self.xyz.shape[0])
 
     @property
-    def num_nonfinite(self) -> int:
-        return int(self.finite.size - np.count_nonzero(self.finite))
+    def num_dropped(self) -> int:
+        """Points left out of the network input (non-finite or out of range)."""
+        return self.num_nonfinite + self.num_out_of_range
 
 
 class _Clock:
@@ -178,10 +188,18 @@ class Pipeline:
                 raise InputError(SkipReason(err.reason), f"{self.topic}: {err}") from err
             feats *= self.feature_scale
             finite = codec.finite_mask(xyz) & codec.finite_mask(feats)  # (N,)
-            keep = None if finite.all() else np.flatnonzero(finite)
+            # NaN compares False, so non-finite points are out of range too
+            grid = self.package.grid
+            kept = cells_in_range(torch.from_numpy(xyz), grid).numpy() & finite
+            num_nonfinite = int(finite.size - np.count_nonzero(finite))
+            num_out_of_range = int(finite.size - np.count_nonzero(kept)) - num_nonfinite
+            keep = None if num_nonfinite + num_out_of_range == 0 else np.flatnonzero(kept)
             if keep is not None and keep.size == 0:
-                raise InputError(SkipReason.NO_FINITE_POINTS, f"{self.topic}: all {len(xyz)} "
-                                 f"points have a NaN/inf coordinate or feature")
+                raise InputError(SkipReason.NO_FINITE_POINTS, f"{self.topic}: none of the "
+                                 f"{len(xyz)} points can be used: {num_nonfinite} have a NaN/inf "
+                                 f"coordinate or feature, {num_out_of_range} lie out of range "
+                                 f"(a cell index of {MAX_CELL_INDEX} or more in the "
+                                 f"{grid.kind.value} voxel grid {list(grid.cell_size)})")
         with clock("voxelize"):
             net_xyz = torch.from_numpy(xyz if keep is None else xyz[keep]).to(self.device)
             net_feats = torch.from_numpy(feats if keep is None else feats[keep]).to(self.device)
@@ -217,8 +235,9 @@ class Pipeline:
         frame_id = str(header.frame_id) if header is not None else str(getattr(msg, "frame_id",
                                                                                ""))
         return ScanResult(points=points, xyz=xyz, class_id=class_id, probability=probability,
-                          finite=finite, num_voxels=num_voxels, stamp_ns=stamp_ns,
-                          frame_id=frame_id, timings_ms=clock.ms)
+                          kept=kept, num_voxels=num_voxels, stamp_ns=stamp_ns,
+                          frame_id=frame_id, num_nonfinite=num_nonfinite,
+                          num_out_of_range=num_out_of_range, timings_ms=clock.ms)
 
     # ---------------------------------------------------------------------------- start --
 

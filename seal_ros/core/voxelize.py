@@ -24,7 +24,14 @@ import torch
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.core.voxel_keys import KeyLayout
 
-__all__ = ["GridKind", "SparseBatch", "VoxelGrid", "point_cells", "voxelize"]
+__all__ = ["MAX_CELL_INDEX", "GridKind", "SparseBatch", "VoxelGrid", "cells_in_range",
+           "point_cells", "voxelize"]
+
+MAX_CELL_INDEX = 1 << 18
+"""A point is voxelised only when every cell index lies in ``(-MAX_CELL_INDEX, MAX_CELL_INDEX)``:
+then a scan's cells, shifted to >= 0, take at most 20 bits per axis, so its keys fit at every
+scale with room for the kernel reach (62 bits), and the float -> int64 cast cannot overflow (26 km
+at 0.1 m cells). Points beyond it are what :func:`cells_in_range` rejects."""
 
 
 class Reduce(enum.Enum):
@@ -88,16 +95,8 @@ class SparseBatch:
         )
 
 
-def point_cells(xyz: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
-    """Integer cell of every point, before shifting to >= 0.
-
-    Args:
-        xyz: (N, 3) float, sensor frame, metres.
-        grid: the voxel grid.
-
-    Returns:
-        (N, 3) int64 ``floor(coordinate / cell_size)`` per axis.
-    """
+def _grid_units(xyz: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
+    """(N, 3) float64 coordinates in cell units (``coordinate / cell_size`` per axis)."""
     if xyz.ndim != 2 or xyz.shape[1] != 3:
         raise ValueError(f"xyz must be (N, 3), got {tuple(xyz.shape)}")
     xyz = xyz.to(torch.float64)  # exact floor for coordinates up to ~1e5 m
@@ -107,7 +106,28 @@ def point_cells(xyz: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
         phi_deg = torch.atan2(y, x) * (180.0 / math.pi)  # [-180, 180]
         xyz = torch.stack([rho_m, phi_deg, z], dim=1)  # (N, 3)
     size = torch.tensor(grid.cell_size, dtype=torch.float64, device=xyz.device)
-    return torch.floor(xyz / size).to(torch.int64)
+    return xyz / size
+
+
+def point_cells(xyz: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
+    """Integer cell of every point, before shifting to >= 0.
+
+    Args:
+        xyz: (N, 3) float, sensor frame, metres; every point in range (:func:`cells_in_range`),
+            or its cell is undefined.
+        grid: the voxel grid.
+
+    Returns:
+        (N, 3) int64 ``floor(coordinate / cell_size)`` per axis.
+    """
+    return torch.floor(_grid_units(xyz, grid)).to(torch.int64)
+
+
+def cells_in_range(xyz: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
+    """(N,) bool: True where the point is finite and its cell indices are below
+    :data:`MAX_CELL_INDEX` in magnitude, i.e. it can be voxelised without overflow."""
+    units = _grid_units(xyz, grid)
+    return (units.abs() < MAX_CELL_INDEX).all(dim=1)  # NaN compares False: out of range too
 
 
 def voxelize(
@@ -121,7 +141,8 @@ def voxelize(
     """Voxelise concatenated scans, vectorised (no Python loop over points or scans).
 
     Args:
-        xyz: (N, 3) float point coordinates, sensor frame, metres.
+        xyz: (N, 3) float point coordinates, sensor frame, metres, all in range (callers drop
+            the others with :func:`cells_in_range`, as the pipeline does).
         features: (N, C) float per-point input features (e.g. intensity).
         offsets: (B + 1,) int64 scan boundaries, ``offsets[0] == 0``, ``offsets[-1] == N``.
         grid: cartesian or cylindrical grid.

@@ -180,6 +180,7 @@ class SegmentationNode:
         with self._cond:
             self._counters.processed += 1
             self._counters.nonfinite_points += result.num_nonfinite
+            self._counters.out_of_range_points += result.num_out_of_range
             dropped = self._counters.dropped
         self.diagnostics.record_processing((end_s - start_s) * 1e3, time.monotonic_ns())
         frame_id = self.params.frame_id or result.frame_id
@@ -210,8 +211,8 @@ class SegmentationNode:
             t0 = time.perf_counter()
             if colours is None:
                 colours = self.lut[result.class_id]
-            xyz = result.xyz if result.num_nonfinite == 0 else result.xyz[result.finite]
-            cols = colours if result.num_nonfinite == 0 else colours[result.finite]
+            xyz = result.xyz if result.num_dropped == 0 else result.xyz[result.kept]
+            cols = colours if result.num_dropped == 0 else colours[result.kept]
             try:
                 overlay = self.overlays.render(cam, xyz, cols, result.stamp_ns, result.frame_id)
             except NoOverlay as why:

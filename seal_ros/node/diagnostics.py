@@ -38,6 +38,7 @@ class NodeCounters:
     idle: int = 0  # taken while no output had a subscriber: not computed
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     nonfinite_points: int = 0  # points left out of the network (NaN/inf), all scans
+    out_of_range_points: int = 0  # finite points left out: beyond the voxel grid, all scans
 
     @property
     def skipped_total(self) -> int:
@@ -113,7 +114,8 @@ class DiagnosticsMonitor:
         values = {"received": str(counters.received), "processed": str(counters.processed),
                   "dropped": str(counters.dropped), "idle": str(counters.idle),
                   "skipped": str(counters.skipped_total),
-                  "nonfinite_points": str(counters.nonfinite_points)}
+                  "nonfinite_points": str(counters.nonfinite_points),
+                  "out_of_range_points": str(counters.out_of_range_points)}
         values.update({f"skipped.{reason}": str(n) for reason, n in
                        sorted(counters.skipped.items())})
         return [(level, f"{self.node_name}: processing_time", message, timing),

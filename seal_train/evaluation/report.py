@@ -10,6 +10,7 @@ import numpy as np
 import yaml
 
 from seal_ros.atomic_files import write_text
+from seal_ros.config_files import parse_yaml
 from seal_ros.core.metrics import SegmentationScores, scores_from_matrix
 from seal_ros.errors import ConfigError
 
@@ -36,7 +37,7 @@ def _all_names(scores: SegmentationScores) -> list[str]:
 def read_scores(path: Path) -> tuple[SegmentationScores, str]:
     """The scores and title of a ``scores.yaml`` that :func:`write_report` wrote."""
     try:
-        record = yaml.safe_load(Path(path).read_text())
+        record = parse_yaml(Path(path).read_text())
         matrix = np.asarray(record["matrix"], dtype=np.int64)
         names = tuple(str(n) for n in record["all_class_names"])
         scores = scores_from_matrix(matrix, ignore_id=record["ignore_id"], class_names=names)

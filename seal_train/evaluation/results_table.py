@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from seal_ros.atomic_files import write_text
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import ConfigError
 from seal_train.evaluation.report import SCORES_FILE, read_scores
 from seal_train.evaluation.robustness import ROBUSTNESS_FILE, RobustnessScores, read_robustness
@@ -51,7 +52,7 @@ def _read_run(folder: Path) -> Run | None:
     else:
         return None
     try:
-        config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+        config = parse_yaml((folder / "config.yaml").read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{folder / 'config.yaml'}: not YAML ({err})") from err
     scores, _ = read_scores(folder / SCORES_FILE)
@@ -143,7 +144,7 @@ def build_table(runs: list[Run]) -> Table:
         if baseline is not None and baseline.robustness is not None:
             mce: float | None = run.robustness.mce(baseline.robustness)
         else:
-            stored = yaml.safe_load(run.robustness_path.read_text()) if run.robustness_path \
+            stored = parse_yaml(run.robustness_path.read_text()) if run.robustness_path \
                 else {}
             mce = stored.get("mce")
         robust[label] = (run, mce)

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from seal_ros.atomic_files import write_text
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import ConfigError
 
 __all__ = ["ROBUSTNESS_FILE", "RobustnessScores", "read_robustness"]
@@ -110,7 +111,7 @@ def read_robustness(path: Path) -> RobustnessScores:
     if path.is_dir():
         path = path / ROBUSTNESS_FILE
     try:
-        record = yaml.safe_load(path.read_text())
+        record = parse_yaml(path.read_text())
         corrupted = {str(c): {str(s): float(v) for s, v in by.items()}
                      for c, by in record["corrupted"].items()}
         return RobustnessScores(str(record["title"]), float(record["clean"]), corrupted)

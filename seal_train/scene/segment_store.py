@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from seal_ros.atomic_files import write_bytes
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import DatasetError
 from seal_train.superpixels.store import id_path
 
@@ -69,7 +70,7 @@ class SegmentStore:
         if not path.is_file():
             return None
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
+            doc = parse_yaml(path.read_text()) or {}
             pairs = tuple((str(a), str(b)) for a, b in doc.get("pairs") or ())
             return SegmentManifest(dict(doc["parameters"]), str(doc["pair_rule"]),
                                    int(doc["seed"]), pairs, int(doc["version"]))

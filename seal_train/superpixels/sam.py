@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import ConfigError
 from seal_train.sources.frame import CameraView, Frame
 from seal_train.superpixels.sam_model import (
@@ -196,10 +197,8 @@ RUNTIME_OPTIONS = {"device": None, "encoder_batch": 6}
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """``value`` (a YAML scalar string from ``--sam-set key=value``, or a value) as ``default``'s
     type."""
-    import yaml
-
     if isinstance(value, str) and not isinstance(default, str):
-        value = yaml.safe_load(value)
+        value = parse_yaml(value)
     expected = type(default) if default is not None else (str, type(None))
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

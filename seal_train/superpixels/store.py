@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from seal_ros.atomic_files import write_bytes
+from seal_ros.config_files import parse_yaml
 from seal_ros.errors import DatasetError
 
 NO_SEGMENT = 65535
@@ -86,7 +87,7 @@ class SuperpixelStore:
         path = self.root / MANIFEST
         if not path.is_file():
             return None
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = parse_yaml(path.read_text()) or {}
         try:
             return Manifest(doc["source"], doc.get("parameters") or {}, int(doc["version"]))
         except (KeyError, TypeError, ValueError) as err:

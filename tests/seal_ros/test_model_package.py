@@ -81,3 +81,24 @@ def test_engine_class_count_must_match(tmp_path):
     package.check_engine_classes(3)
     with pytest.raises(ConfigError, match="engine outputs 5 classes but the package lists 3"):
         package.check_engine_classes(5)
+
+
+def test_yaml_alias_bomb_is_refused_fast_and_small(tmp_path):
+    import time
+    import tracemalloc
+
+    path = _package(tmp_path).save(tmp_path / "model.yaml")
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    text = path.read_text().replace("class_names:", "\n".join(lines) + "\nclass_names_old:")
+    path.write_text(text.replace("class_names_old:", "class_names: *a9\nx_old:"))
+    assert path.stat().st_size < 2000  # 9**10 strings once expanded
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="aliases are refused") as err:
+        ModelPackage.load(path)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seconds < 1.0 and peak < 20 * 2**20
+    assert str(path) in str(err.value)

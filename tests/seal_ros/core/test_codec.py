@@ -186,3 +186,61 @@ def test_invalid_requests() -> None:
                 "z": np.zeros(3, np.float32)}, point_step=8)
     with pytest.raises(CodecError, match="field 'v' has count 3; read_points reads scalar"):
         read_points(encode({"v": np.zeros((2, 3), np.float32)}), ("v",))
+
+
+# --------------------------------------------------------------------- hostile layouts --
+
+def _flood(n_extra: int) -> CloudData:
+    """x, y, z and ``n_extra`` uint8 fields, 10 points."""
+    fields = [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7), FieldSpec("z", 8, 7)]
+    fields += [FieldSpec(f"f{i}", 12 + i, PointFieldType.UINT8) for i in range(n_extra)]
+    step = 12 + n_extra
+    return CloudData(fields=fields, height=1, width=10, point_step=step, row_step=10 * step,
+                     is_bigendian=False, is_dense=True, data=np.zeros(10 * step, np.uint8))
+
+
+def test_field_flood_is_refused_fast_and_the_limit_decodes_fast() -> None:
+    import time
+
+    from seal_ros.core.codec import MAX_FIELDS
+    from seal_ros.errors import CodecReason
+
+    at_limit = _flood(MAX_FIELDS - 3)
+    start = time.perf_counter()
+    points = decode(at_limit, require=("x", "y", "z"))
+    assert time.perf_counter() - start < 0.1  # linear: ~2 ms (a name list took ~9 ms here)
+    assert len(points.dtype.names) == MAX_FIELDS
+    for extra in (MAX_FIELDS, 20_000, 200_000):  # 20k fields took 2.7 s with a name list
+        cloud = _flood(extra)
+        start = time.perf_counter()
+        with pytest.raises(CodecError, match=f"{extra + 3} fields; at most {MAX_FIELDS}") as err:
+            decode(cloud)
+        assert time.perf_counter() - start < 0.05
+        assert err.value.reason == CodecReason.TOO_MANY_FIELDS
+    # a field list without len() (a generator) is cut off at the limit too
+    with pytest.raises(CodecError, match=f"more than {MAX_FIELDS} fields"):
+        cloud_dtype(iter(_flood(5000).fields), 5012)
+
+
+@pytest.mark.parametrize("fields, pair", [
+    ([("x", 0, 7, 1), ("y", 2, 7, 1), ("z", 8, 7, 1)], "'x' (bytes 0..4) and 'y' (bytes 2..6)"),
+    ([("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1), ("rgb", 4, 2, 1)],
+     "'y' (bytes 4..8) and 'rgb' (bytes 4..5)"),
+    ([("x", 0, 7, 3), ("y", 4, 7, 1), ("z", 12, 7, 1)], "'x' (bytes 0..12) and 'y' (bytes 4..8)"),
+    ([("z", 8, 8, 1), ("x", 0, 7, 1), ("y", 12, 7, 1)], "'z' (bytes 8..16) and 'y' (bytes 12..16)"),
+])
+def test_overlapping_fields_are_a_layout_error_naming_both(fields, pair) -> None:
+    from seal_ros.core.pipeline import SkipReason
+    from seal_ros.errors import CodecReason
+
+    specs = [FieldSpec(n, o, d, c) for n, o, d, c in fields]
+    cloud = CloudData(fields=specs, height=1, width=2, point_step=16, row_step=32,
+                      is_bigendian=False, is_dense=True, data=np.zeros(32, np.uint8))
+    with pytest.raises(CodecError, match="overlap") as err:
+        decode(cloud)
+    assert pair in str(err.value)
+    assert err.value.reason == CodecReason.BAD_LAYOUT == SkipReason.BAD_LAYOUT
+    # touching fields and count-0 fields at a shared offset are fine
+    ok = [FieldSpec("x", 0, 7), FieldSpec("y", 4, 7), FieldSpec("z", 8, 7),
+          FieldSpec("empty", 4, 7, 0)]
+    assert cloud_dtype(ok, 12).names == ("x", "y", "z")

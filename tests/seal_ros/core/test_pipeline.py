@@ -143,3 +143,72 @@ def test_warmup_cloud_fits_the_profile(pipeline):
     assert lo <= len(cloud) <= hi
     assert [f.name for f in cloud.fields] == ["x", "y", "z", "intensity"]
     assert codec.finite_mask(codec.read_points(cloud)).all()
+
+
+# ------------------------------------------------------- far-out (finite) coordinates --
+
+FAR = {  # regime -> (point index, axis, value); mixed adds NaN points to far ones
+    "1e9": [(11, "x", 1e9), (2500, "y", -1e9)],
+    "1e15": [(11, "x", 1e15), (2500, "z", 1e15)],
+    "1e20": [(11, "x", 1e20), (12, "y", -1e20), (2500, "z", 3e20)],
+    "mixed_with_nan": [(11, "x", 1e20), (12, "y", 1e9), (13, "x", np.nan), (2500, "z", np.inf),
+                       (2999, "intensity", np.nan)],
+}
+
+
+@pytest.mark.parametrize("regime", sorted(FAR))
+def test_far_out_points_are_dropped_like_nan_and_never_change_other_labels(h, pipeline,
+                                                                          regime):
+    scan = h.random_scan(3000, seed=6)
+    bad = np.array(sorted({i for i, _, _ in FAR[regime]}))
+    good = np.setdiff1d(np.arange(3000), bad)
+    hostile = {k: v.copy() for k, v in scan.items()}
+    for i, axis, value in FAR[regime]:
+        hostile[axis][i] = value
+    # the reference: the same scan without the bad points at all
+    clean = pipeline.run(h.cloud_message({k: v[good] for k, v in scan.items()}))
+    result = pipeline.run(h.cloud_message(hostile))
+    np.testing.assert_array_equal(result.class_id[good], clean.class_id)
+    np.testing.assert_array_equal(result.probability[good], clean.probability)
+    assert result.num_voxels == clean.num_voxels
+    assert (result.class_id[bad] == 0).all() and (result.probability[bad] == 0).all()
+    assert not result.kept[bad].any() and result.kept[good].all()
+    nonfinite = sum(1 for _, _, v in FAR[regime] if not np.isfinite(v))
+    assert result.num_nonfinite == nonfinite
+    assert result.num_out_of_range == len(bad) - nonfinite
+    assert result.num_dropped == len(bad)
+
+
+def test_in_range_limit_follows_the_grid_and_counts_reach_the_node(h, package, pipeline):
+    from seal_ros.core.voxelize import MAX_CELL_INDEX, cells_in_range
+    from seal_ros.node.core import SegmentationNode
+
+    rho_m = package.grid.cell_size[0]
+    edge = MAX_CELL_INDEX * rho_m  # 26.2 km at 0.1 m cells
+    xyz = torch.tensor([[edge * 0.999, 0.0, 0.0], [edge * 1.001, 0.0, 0.0], [1e20, 0.0, 0.0],
+                        [np.nan, 0.0, 0.0], [5.0, 5.0, 1.0]])
+    assert cells_in_range(xyz, package.grid).tolist() == [True, False, False, False, True]
+
+    scan = h.random_scan(3000, seed=7)
+    scan["x"][[3, 4]] = [1e15, np.nan]
+    io = h.RecordingIO()
+    node = SegmentationNode(io, GATHER, package=package, pipeline=pipeline)
+    node.on_cloud(h.cloud_message(scan))
+    node.spin_once()
+    node.publish_diagnostics()
+    counters = node.counters
+    assert counters.processed == 1 and counters.skipped == {}
+    assert counters.nonfinite_points == 1 and counters.out_of_range_points == 1
+    status = next(s for s in io.on("/diagnostics")[-1].status if s.name.endswith(": input"))
+    values = {kv.key: kv.value for kv in status.values}
+    assert values["out_of_range_points"] == "1" and values["nonfinite_points"] == "1"
+
+
+def test_a_scan_of_only_far_out_points_is_skipped_with_counts(h, pipeline):
+    scan = h.random_scan(3000, seed=8)
+    scan["x"][:] = 1e12
+    scan["y"][:5] = np.nan
+    with pytest.raises(InputError) as info:
+        pipeline.run(h.cloud_message(scan))
+    assert info.value.reason == SkipReason.NO_FINITE_POINTS
+    assert "5 have a NaN/inf" in str(info.value) and "2995 lie out of range" in str(info.value)
