@@ -59,6 +59,12 @@ def open_data(cfg: PretrainConfig, info: DistInfo) -> tuple[FrameSource, Superpi
         path = synthetic_drive(data.synthetic_scenes, data.synthetic_frames, data.synthetic_seed,
                                data.cache_dir)
     frames = open_split(path, data.split)
+    if len(frames) and not frames[0].cameras:
+        raise ConfigError(f"data.path={path}: its frames have no camera images (e.g. "
+                          f"{frames[0].frame_id}); pretraining distils image features into the "
+                          f"LiDAR backbone, so it needs a dataset with cameras (SemanticKITTI "
+                          f"image_2, nuScenes CAM_*, a bag with image topics). Without images: "
+                          f"probe, finetune, evaluate and segments work")
     store_dir = data.superpixels or Path(path).parent / f"superpixels-{data.superpixel_source}"
     if not (store_dir / "manifest.yaml").is_file() or data.path is None:
         if info.is_main:

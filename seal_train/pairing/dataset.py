@@ -89,6 +89,9 @@ def frame_view(frame: Frame, store: SuperpixelStore, features: tuple[str, ...],
     the pairs ``cleanup`` takes out of their superpoint are removed (pairs on no segment stay:
     the loss ignores them, and the cuboid drop counts them). ``with_classes`` reads the store's
     class tables too."""
+    if not frame.cameras:
+        raise DatasetError(f"frame {frame.frame_id} (sequence {frame.sequence}) has no camera "
+                           f"images; pretraining pairs LiDAR points with camera superpixels")
     pairs = project(frame)
     images = np.stack([cam.image for cam in frame.cameras])
     superpixels = np.stack([store.read(cam.image_id, shape=(cam.height, cam.width))

@@ -31,6 +31,7 @@ The readers of the single files (calib, poses, stamps, PNG headers) are
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ from seal_train.sources.kitti_files import (
 )
 from seal_train.sources.planned import FrameError, OnError, PlannedSource
 from seal_train.sources.splits import SPLIT_DIR, read_split_file, split_file
+
+log = logging.getLogger(__name__)
 
 POINT_CHANNELS = ("x", "y", "z", "intensity")
 POINT_BYTES = 4 * 4
@@ -171,7 +174,10 @@ class KittiSource(PlannedSource[_FramePlan]):
         label_map: a :class:`LabelMap`, a built-in name, a path to a semantic-kitti.yaml-style
             file, or ``"auto"``: the only ``*.yaml`` at ``root`` (the synthetic drive writes
             one). Default: the built-in ``semantic-kitti`` map (19 classes), never guessed.
-        cameras: camera folders to attach, in this order: ``image_2`` (P2), ``image_3`` (P3).
+        cameras: camera folders to attach, in this order: ``image_2`` (P2), ``image_3`` (P3);
+            ``()`` for LiDAR only. None (default): ``image_2`` when any selected sequence has
+            that folder, else none, so a velodyne + labels download opens without images
+            (inspect, probe, fine-tune, evaluate and segments need none; pretraining says so).
         load_images: decode PNGs; when False each image is a read-only all-zero broadcast view of
             the size in the PNG header (K, T_cam_lidar, size and id stay usable).
         on_error: ``raise`` (DatasetError naming the file) or ``skip`` (count and warn).
@@ -185,18 +191,25 @@ class KittiSource(PlannedSource[_FramePlan]):
 
     def __init__(self, root: str | Path, sequences: str | Path | Sequence[str | int] | None = None,
                  label_map: str | Path | LabelMap = "semantic-kitti",
-                 cameras: Sequence[str] = ("image_2",), load_images: bool = True,
+                 cameras: Sequence[str] | None = None, load_images: bool = True,
                  on_error: OnError = "raise") -> None:
         super().__init__(on_error)
+        self.root = Path(root)
+        self.sequences = _sequence_names(self.root, sequences)
+        if cameras is None:
+            with_images = any((self.root / "sequences" / name / "image_2").is_dir()
+                              for name in self.sequences)
+            cameras = ("image_2",) if with_images else ()
+            if not with_images:
+                log.info("%s: no image_2 folder in any selected sequence; LiDAR only",
+                         self.root)
         cameras = tuple(cameras)
         unknown = [c for c in cameras if c not in CAMERAS]
         if unknown or len(set(cameras)) != len(cameras):
             raise DatasetError(f"cameras {cameras}: each must be one of {CAMERAS}, none twice")
-        self.root = Path(root)
         self.cameras = cameras
         self.load_images = load_images
         self.label_map = resolve_label_map(self.root, label_map)
-        self.sequences = _sequence_names(self.root, sequences)
         for name in self.sequences:
             self._plan_sequence(self.root / "sequences" / name)
         self._log_skipped(self.root)

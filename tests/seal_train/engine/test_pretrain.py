@@ -4,6 +4,7 @@ processes equals one process with two micro-batches; a NaN loss stops the run cl
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,3 +173,17 @@ def test_seals_full_objective_trains_on_frame_pairs_and_logs_each_term(cache, tm
     assert total == pytest.approx(expected, rel=1e-5)
     assert all(t > 0 for t in terms[1])  # frame pairs shared segments
     assert list((cache / "synthetic-s0-1x4").glob("**/segments-n1/manifest.yaml"))
+
+
+def test_pretraining_frames_without_cameras_is_a_config_error(tmp_path):
+    """A LiDAR-only dataset opens everywhere else; pretraining names why it cannot use it."""
+    from seal_train.synth.formats import write_drive
+
+    kitti = write_drive(tmp_path / "drive", scenes=1, frames=2, formats=("kitti",))["kitti"]
+    for folder in kitti.glob("sequences/*/image_2"):
+        shutil.rmtree(folder)
+    cfg = load_config(PretrainConfig, overrides=[f"run_dir={tmp_path / 'run'}",
+                                                 f"data.path={kitti}", "data.workers=0"])
+    with pytest.raises(ConfigError, match="no camera images.*needs a dataset with cameras"):
+        pretrain(cfg)
+    assert not (tmp_path / "drive" / "superpixels-slic").exists()  # failed before any work

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import cv2
@@ -429,3 +430,18 @@ def test_synthetic_drive_round_trip(tmp_path) -> None:
         np.testing.assert_array_equal(frame.cameras[0].image, front.image)
         np.testing.assert_array_equal(frame.cameras[0].instance_mask, front.instance_mask)
         np.testing.assert_array_equal(frame.train_labels(), synth.train_labels())
+
+
+def test_lidar_only_download_opens_without_images(real) -> None:
+    """velodyne + labels without image folders (a common download): frames without cameras."""
+    root, data = real
+    for cam in ("image_2", "image_3"):
+        shutil.rmtree(root / "sequences" / "00" / cam)
+    source = KittiSource(root)
+    assert source.cameras == ()
+    frames = list(source)
+    assert len(frames) == 3 and all(len(f.cameras) == 0 for f in frames)
+    np.testing.assert_array_equal(frames[1].points, data["points"][1])
+    assert frames[1].labels is not None and frames[1].labels.shape == (400,)
+    with pytest.raises(DatasetError, match="image_2"):
+        list(KittiSource(root, cameras=("image_2",)))  # asked for explicitly: an error
