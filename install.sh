@@ -24,6 +24,16 @@ case "$SEAL_CUDA" in
          exit 2 ;;
 esac
 "${PIP[@]}" install -q "${SPCONV[@]}" -e ".[train,dds,ros,tensorrt,test]"
+# Debian's Chromium for the viewer's browser test (playwright drives it; no browser download).
+if [ ! -x /usr/bin/chromium ] && [ -z "${SEAL_NO_BROWSER:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends chromium >/dev/null; } \
+      || echo "install.sh: could not install Debian's chromium; the viewer test will skip" >&2
+  else
+    echo "install.sh: no /usr/bin/chromium (apt-get install chromium as root); the viewer test will skip" >&2
+  fi
+fi
 # seal_msgs (and tf2_msgs, which the ROS 2 wheels lack) built with the wheels' rosidl toolchain.
 bash msg/build_interfaces.sh .venv
 .venv/bin/python -c "import seal_ros, seal_train, spconv.pytorch, torch, rclpy, seal_msgs.msg; \

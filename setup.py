@@ -77,9 +77,10 @@ setup(
             "onnx>=1.16",
             "onnxscript>=0.1",
             "onnxruntime>=1.18",
+            "viser==1.1.1",  # `view`: the interactive viewer (serves its bundled client locally)
         ],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "jsonschema>=4", "ruff==0.17.6", "mypy==2.4.1",
-                 "types-PyYAML"],
+                 "types-PyYAML", "playwright==1.65.3"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [

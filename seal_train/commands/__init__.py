@@ -15,6 +15,8 @@ from seal_train.commands import (
     segments,
     superpixels,
     synth,
+    view,
+    visualize,
 )
 
 COMMANDS: dict[str, ModuleType] = {
@@ -28,4 +30,6 @@ COMMANDS: dict[str, ModuleType] = {
     "evaluate": evaluate,
     "export": export,
     "benchmark": benchmark,
+    "visualize": visualize,
+    "view": view,
 }

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"pretrained {result.epochs} epochs ({result.steps} steps) in {result.run_dir}")
     print(f"  checkpoint      {result.checkpoint}")
     print(f"  last loss       {result.last_loss:.4f}")
+    if result.report is not None:
+        print(f"  report          {result.report}")
     print(f"  speed           {result.samples_per_s:.2f} samples/s, "
           f"{100 * result.data_wait_share:.0f} % of step time waiting for data")
     print("next:")

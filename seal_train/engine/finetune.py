@@ -56,6 +56,7 @@ from seal_train.models.config import ModelConfig
 from seal_train.pairing.augment import rotation_flip
 from seal_train.sources.detect import FrameSource
 from seal_train.sources.label_splits import label_split, write_frame_list
+from seal_train.visualize.report import write_run_report
 
 __all__ = ["FinetuneResult", "LabelledScans", "SegmentationBatch", "SegmentationCollate",
            "SegmentationModel", "SegmentationTask", "evaluate_checkpoint", "finetune",
@@ -293,7 +294,10 @@ def _finetune(cfg: FinetuneConfig, device: torch.device, info: DistInfo) -> Fine
     last_scores, _ = stored("val")
     title = (f"Fine-tuning of {cfg.checkpoint or 'a random-init backbone'} on {cfg.labels} "
              f"labels, best epoch {best_epoch}, {cfg.val_split}")
-    report = write_report(best_scores, out, title) if info.is_main else []
+    report = []
+    if info.is_main:
+        report = write_report(best_scores, out, title)
+        report.append(write_run_report(out, title=title, overwrite=True))
     return FinetuneResult(best_scores, last_scores, best_epoch, state.epoch, state.step,
                           logger.history, best, last, labelled_list, len(split.frames),
                           split.rule, report, time.perf_counter() - start, timer.samples_per_s)

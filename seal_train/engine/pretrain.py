@@ -102,6 +102,7 @@ class PretrainResult:
     last_loss: float
     samples_per_s: float
     data_wait_share: float  # share of step time spent waiting for the next batch
+    report: Path | None = None  # <run>/report/report.md: loss curves (rank 0 writes it)
 
 
 def pretrain(cfg: PretrainConfig) -> PretrainResult:
@@ -155,5 +156,10 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
                NanGuardHook(last, f"Lower optim.lr (now {cfg.optim.lr}) or check the data"),
                logger, timer])
     state = trainer.train()
+    report = None
+    if info.is_main:
+        from seal_train.visualize.report import write_run_report
+
+        report = write_run_report(run_dir, title=f"Pretraining {run_dir.name}", overwrite=True)
     return PretrainResult(run_dir, last, state.epoch, state.step, logger.last_loss,
-                          timer.samples_per_s, timer.data_wait_share)
+                          timer.samples_per_s, timer.data_wait_share, report)

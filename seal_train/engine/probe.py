@@ -29,6 +29,7 @@ from seal_train.engine.pretrain_config import DataConfig, Device, ModelConfig, P
 from seal_train.engine.scoring import ScoredModel, evaluate_frames, open_frames, point_features
 from seal_train.evaluation import write_report
 from seal_train.models import MinkUNet, VoxelGrid, build_backbone, build_grid, resolve_device
+from seal_train.visualize.report import write_run_report
 
 log = logging.getLogger(__name__)
 
@@ -180,4 +181,5 @@ def probe(cfg: ProbeConfig) -> ProbeResult:
                      "config": to_dict(cfg)}, head_path)
     title = f"Linear probe of {cfg.checkpoint or 'a random-init backbone'}"
     report = write_report(scores, out, title)
+    report.append(write_run_report(out, title=title, overwrite=True))
     return ProbeResult(scores, head_path, report, time.perf_counter() - start, held_out)

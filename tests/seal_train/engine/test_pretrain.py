@@ -51,6 +51,11 @@ def test_pretrain_runs_and_writes_a_complete_run_dir(cache, tmp_path):
     assert payload["state"]["epoch"] == 2 and payload["optimizer"] and payload["scheduler"]
     assert any(k.startswith("backbone.") for k in payload["model"])
     assert 0.0 <= result.data_wait_share < 1.0 and result.samples_per_s > 0
+    # the run report: a row per scalar and the loss curve drawn
+    report = result.report.read_text()
+    assert result.report == tmp_path / "run" / "report" / "report.md"
+    assert "| loss/total | 2 | 4 |" in report and "![loss/total](loss_total.png)" in report
+    assert (tmp_path / "run" / "report" / "loss_total.png").stat().st_size > 1000
 
 
 @pytest.mark.slow

@@ -38,7 +38,9 @@ def test_probe_random_backbone_and_evaluate_agree(drive, tmp_path):
     # The head learnt something: better than always predicting the most common class.
     assert scores.accuracy > 0.3
     assert {p.name for p in result.report} == {"scores.md", "scores.yaml", "iou_per_class.png",
-                                               "confusion_matrix.png"}
+                                               "confusion_matrix.png", "report.md"}
+    run_report = result.report[-1].read_text()  # the run report links the scores' pictures
+    assert "## Scores: run" in run_report and "](../iou_per_class.png)" in run_report
     saved = torch.load(result.head_path, weights_only=True)
     assert saved["class_names"][4] == "car" and saved["checkpoint"] is None
     again, written = evaluate(result.head_path, None, "val", tmp_path / "eval")
