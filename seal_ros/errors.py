@@ -48,6 +48,7 @@ class CodecReason(enum.StrEnum):
     BAD_VALUES = "bad_values"  # arrays of the wrong type, shape or range
     BAD_IMAGE = "bad_image"  # an Image / CompressedImage that does not decode
     UNKNOWN_TYPE = "unknown_type"  # a message type the converter does not know
+    UNDECODABLE = "undecodable"  # serialized bytes that do not deserialize (bad CDR, bad UTF-8)
 
 
 class CodecError(CountedError):

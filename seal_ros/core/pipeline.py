@@ -42,7 +42,7 @@ UNLABELLED_ID = 255
 
 class SkipReason(enum.StrEnum):
     """Why an input cloud was skipped (the key it is counted under on diagnostics). The first
-    six are the codec's (:class:`seal_ros.errors.CodecReason`), by value."""
+    seven are the codec's (:class:`seal_ros.errors.CodecReason`), by value."""
 
     BAD_LAYOUT = CodecReason.BAD_LAYOUT.value  # unknown datatype, duplicate field, overlap ...
     TOO_MANY_FIELDS = CodecReason.TOO_MANY_FIELDS.value  # more than codec.MAX_FIELDS fields
@@ -50,6 +50,7 @@ class SkipReason(enum.StrEnum):
     MISSING_FIELD = CodecReason.MISSING_FIELD.value  # a field of input.fields is absent
     DATA_LENGTH = CodecReason.DATA_LENGTH.value  # len(data) != height * row_step
     BAD_VALUES = CodecReason.BAD_VALUES.value  # data of the wrong type
+    UNDECODABLE = CodecReason.UNDECODABLE.value  # message bytes that do not deserialize
     EMPTY = "empty"  # no points
     NO_FINITE_POINTS = "no_finite_points"  # every point is non-finite (NaN/inf) or out of range
     TOO_MANY_POINTS = "too_many_points"  # more than profile.points max

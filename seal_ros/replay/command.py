@@ -13,6 +13,11 @@ field in the clouds and a label map (``--label-map``, or ``labels.yaml`` in/besi
 replay prints the mIoU over one confusion matrix of all processed scans (ignore class excluded). The
 output bag (MCAP) holds the segmentation, visualization, timing, info and diagnostics messages under
 the node's topic names, for RViz or Foxglove.
+
+A scan the node never sees is still counted: one that does not deserialize (``undecodable``) or
+whose label field cannot be read (the codec's reason) is skipped with its topic and stamp, and
+the summary lists it. A damaged MCAP recording is replayed up to the damage; the summary says
+what was lost. ``--overwrite`` replaces only a previous replay output, never the input.
 """
 
 from __future__ import annotations
@@ -33,20 +38,21 @@ import numpy as np
 from seal_ros.config_files import parse_overrides
 from seal_ros.core import codec
 from seal_ros.core.metrics import ConfusionMatrix
-from seal_ros.errors import SealError
+from seal_ros.errors import CodecError, CodecReason, SealError
 from seal_ros.labels import LabelMap, PackageLabels, find_label_map, match_package
 from seal_ros.model_package import ModelPackage
 from seal_ros.node import NODE_NAME
 from seal_ros.node.core import SegmentationNode
 from seal_ros.node.params import ENGINES, load_params
 from seal_ros.node.topics import TOPICS, TopicNames
-from seal_ros.replay.bag import CloudBag, OutputBag
+from seal_ros.replay.bag import CloudBag, OutputBag, SkippedScan
 from seal_ros.replay.metrics import LatencyStats
 
 __all__ = ["ReplaySummary", "format_summary", "main", "replay"]
 
 log = logging.getLogger(__name__)
 RECORDED = ("segmentation", "visualization", "timing", "info", "diagnostics")
+SHOWN_SKIPS = 10  # skipped scans listed in the summary (all are counted)
 
 
 @dataclass
@@ -68,6 +74,8 @@ class ReplaySummary:
     label_map: str = ""
     out: Path | None = None
     written: dict[str, int] = field(default_factory=dict)
+    skips: list[SkippedScan] = field(default_factory=list)  # the replay's own (topic, stamp)
+    recovery: str | None = None  # what a damaged recording lost (None: read whole)
 
 
 class _Evaluator:
@@ -80,9 +88,17 @@ class _Evaluator:
         self._lock = threading.Lock()
 
     def remember(self, msg: Any) -> None:
+        """Keep the scan's labels for its segmentation.
+
+        Raises:
+            CodecError: the cloud or its label field does not decode (the scan is skipped).
+        """
         if not any(f.name == self.field_name for f in msg.fields):
             return
         truth = self.mapping.to_package(codec.read_field(msg, self.field_name, np.int64))
+        if truth.ndim != 1:
+            raise CodecError(CodecReason.BAD_VALUES, f"label field {self.field_name!r} has "
+                             f"{truth.shape[1]} values per point, expected 1")
         with self._lock:
             self._truth[codec.stamp_to_ns(msg.header.stamp)] = truth
             while len(self._truth) > 64:  # dropped / skipped scans never come back
@@ -97,6 +113,43 @@ class _Evaluator:
             # not evaluated
             truth = np.where(prediction < self.matrix.num_classes, truth, -1)
             self.matrix.update(prediction=prediction, truth=truth)
+
+
+class _Feed:
+    """Hands each scan of the bag to the node, and skips (counted, with topic and stamp) the
+    ones that do not deserialize or whose labels do not decode: one bad scan must not end the
+    replay. Called from the feeder thread at ``--rate``."""
+
+    def __init__(self, node: SegmentationNode, io: ReplayIO, evaluator: _Evaluator | None,
+                 topic: str) -> None:
+        self.node, self.io, self.evaluator, self.topic = node, io, evaluator, topic
+        self.skips: list[SkippedScan] = []
+
+    def __call__(self, t_ns: int, msg: Any) -> bool:
+        """True when the node took the scan."""
+        self.io.clock_ns = t_ns
+        if isinstance(msg, SkippedScan):
+            return self._skip(msg)
+        if self.evaluator is not None:
+            try:
+                self.evaluator.remember(msg)
+            except CodecError as err:
+                stamp = codec.stamp_to_ns(msg.header.stamp)
+                return self._skip(SkippedScan(self.topic, stamp, t_ns, str(err.reason),
+                                              f"labels not readable: {err}"))
+        self.node.on_cloud(msg)
+        return True
+
+    def _skip(self, skip: SkippedScan) -> bool:
+        log.warning("skipped a scan: %s", skip)
+        self.skips.append(skip)
+        return False
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for skip in self.skips:
+            out[skip.reason] = out.get(skip.reason, 0) + 1
+        return out
 
 
 class ReplayIO:
@@ -164,22 +217,21 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
             match_package(LabelMap.from_yaml(map_path), package), label_field, package)
         outputs = {TOPICS[k] for k in RECORDED} | ({TOPICS["filtered"]} if filtered else set())
         if out is not None:
-            output = OutputBag(_output_path(out), store, overwrite)
+            output = OutputBag(_output_path(out), store, overwrite, protect=source.path,
+                               prefix=f"/{NODE_NAME}/")
         io = ReplayIO(TopicNames(f"/{NODE_NAME}"), output, outputs, evaluator)
         io.clock_ns = source.start_ns
         node = SegmentationNode(io, node_params, package=package, typestore=store)
+        feed = _Feed(node, io, evaluator, source.topic)
         start = time.perf_counter()
         with tqdm(total=len(source), unit="scan", desc="replay", disable=not progress) as bar:
             if rate is None:
                 for t_ns, msg in source.clouds():
-                    io.clock_ns = t_ns
-                    if evaluator is not None:
-                        evaluator.remember(msg)
-                    node.on_cloud(msg)
-                    node.spin_once()
+                    if feed(t_ns, msg):
+                        node.spin_once()
                     bar.update(1)
             else:
-                _feed_at_rate(source, node, io, evaluator, rate, bar)
+                _feed_at_rate(source, node, feed, rate, bar)
         seconds = time.perf_counter() - start
         node.publish_diagnostics()  # final counters in the bag
     finally:
@@ -187,12 +239,16 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
         if output is not None:
             output.close()
     c = node.counters
+    skipped = dict(c.skipped)
+    for reason, n in feed.counts().items():
+        skipped[reason] = skipped.get(reason, 0) + n
     summary = ReplaySummary(
-        bag=Path(bag), topic=source.topic, scans=c.received, processed=c.processed,
-        dropped=c.dropped, skipped=dict(c.skipped), seconds=seconds,
+        bag=Path(bag), topic=source.topic, scans=c.received + len(feed.skips),
+        processed=c.processed, dropped=c.dropped, skipped=skipped, seconds=seconds,
         mode="max speed" if rate is None else f"{rate:g}x recorded speed",
         latency_ms=io.latency.percentiles(), out=output.path if output else None,
-        written={k: v for k, v in (output.counts if output else {}).items()})
+        written={k: v for k, v in (output.counts if output else {}).items()},
+        skips=list(feed.skips), recovery=source.recovery)
     if evaluator is not None:
         scores = evaluator.matrix.scores(package.class_names)
         summary.miou = scores.miou
@@ -203,13 +259,13 @@ def replay(bag: str | Path, model: str | Path | None = None, params: str | Path 
     return summary
 
 
-def _feed_at_rate(source: CloudBag, node: SegmentationNode, io: ReplayIO,
-                  evaluator: _Evaluator | None, rate: float, bar: Any) -> None:
+def _feed_at_rate(source: CloudBag, node: SegmentationNode, feed: _Feed, rate: float,
+                  bar: Any) -> None:
     """A feeder thread plays the clouds at ``rate`` x recorded speed; this thread processes."""
     done = threading.Event()
     failure: list[BaseException] = []
 
-    def feed() -> None:
+    def play() -> None:
         try:
             start, first = time.monotonic(), None
             for t_ns, msg in source.clouds():
@@ -217,17 +273,14 @@ def _feed_at_rate(source: CloudBag, node: SegmentationNode, io: ReplayIO,
                 wait = start + (t_ns - first) / 1e9 / rate - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                io.clock_ns = t_ns
-                if evaluator is not None:
-                    evaluator.remember(msg)
-                node.on_cloud(msg)
+                feed(t_ns, msg)
                 bar.update(1)
         except BaseException as err:  # re-raised in the caller's thread
             failure.append(err)
         finally:
             done.set()
 
-    thread = threading.Thread(target=feed, name="seal-replay-feeder", daemon=True)
+    thread = threading.Thread(target=play, name="seal-replay-feeder", daemon=True)
     thread.start()
     while not (done.is_set() and node.pending == 0):
         node.spin_once(timeout_s=0.05)
@@ -243,6 +296,11 @@ def format_summary(s: ReplaySummary) -> str:
     lines = [f"replay of {s.bag} ({s.topic}, {s.mode}): {s.scans} scans in {s.seconds:.1f} s",
              f"  processed {s.processed}, dropped {s.dropped}, skipped {skipped}"
              + (f" ({reasons})" if reasons else "")]
+    lines += [f"  skipped {skip}" for skip in s.skips[:SHOWN_SKIPS]]
+    if len(s.skips) > SHOWN_SKIPS:
+        lines.append(f"  ... and {len(s.skips) - SHOWN_SKIPS} more skipped by the replay")
+    if s.recovery is not None:
+        lines.append(f"damaged recording: {s.recovery}")
     if s.miou is not None:
         lines.append(f"mIoU {100 * s.miou:.2f} % over {s.evaluated_points} points "
                      f"({len(s.iou)} classes, ignore excluded; label map {s.label_map})")

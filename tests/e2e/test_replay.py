@@ -1,9 +1,14 @@
 """``python -m seal_ros.replay`` on synthetic-drive bags: readable output bag, mIoU equal to an
-independent recomputation, latency percentiles, drops at a real-time rate, sqlite3 and ROS 1."""
+independent recomputation, latency percentiles, drops at a real-time rate, sqlite3 and ROS 1; bad
+input: malformed and undecodable scans skipped and counted, a truncated recording read up to the
+damage, ``--overwrite`` refused on the input and on what the replay did not write."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +19,16 @@ from rosbags.highlevel import AnyReader
 
 from seal_ros import interfaces
 from seal_ros.core import codec
-from seal_ros.replay import replay
+from seal_ros.errors import ConfigError
+from seal_ros.replay import format_summary, main, replay
 
 sys.path.insert(0, str(Path(__file__).parent))  # the e2e helpers beside this file
 import node_processes as procs  # noqa: E402
 
 h = procs.node_helpers()
 PREFIX = "/seal_segmentation"
+CLOUDS = "/lidar_top/points"
+PC2 = "sensor_msgs/msg/PointCloud2"
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +155,105 @@ def test_replay_errors_name_what_is_wrong(drive, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seal_ros.replay", "--help"], cwd=procs.REPO,
                           env=procs.env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--max-speed" in proc.stdout and "--label-map" in proc.stdout
+
+
+def _write_raw_bag(folder: Path, raws: list[tuple[int, bytes]]) -> Path:
+    """An MCAP rosbag2 of serialized clouds as given (good or not), ``(bag time, bytes)``."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    store = interfaces.typestore()
+    with Writer(folder, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection(CLOUDS, PC2, typestore=store)
+        for t_ns, raw in raws:
+            writer.write(conn, t_ns, raw)
+    return folder
+
+
+def test_replay_skips_a_malformed_and_an_undecodable_scan_and_goes_on(drive, tmp_path, capsys):
+    root, bag, package = drive
+    store = interfaces.typestore()
+    clouds = _read(bag)[CLOUDS][:4]
+    stamps = [codec.stamp_to_ns(c.header.stamp) for c in clouds]
+    raws = [bytes(store.serialize_cdr(c, PC2)) for c in clouds]
+    # scan 1: 7 bytes short of height * row_step (the evaluator decodes it for its labels)
+    raws[1] = bytes(store.serialize_cdr(dataclasses.replace(clouds[1],
+                                                            data=clouds[1].data[:-7]), PC2))
+    # scan 2: the PointField name "intensity" is not valid UTF-8 in the CDR bytes
+    at = raws[2].index(struct.pack("<I", 10) + b"intensity\x00") + 4
+    raws[2] = raws[2][:at] + b"\xff" + raws[2][at + 1:]
+    labels = bag.parent / "labels.yaml"
+    bad = _write_raw_bag(tmp_path / "bad", list(zip(stamps, raws, strict=True)))
+    good = _write_raw_bag(tmp_path / "good", [(stamps[i], raws[i]) for i in (0, 3)])
+
+    summary = replay(bad, package, engine="gather", label_map=labels, progress=False,
+                     overrides={"threads": 1})
+    assert (summary.scans, summary.processed, summary.dropped) == (4, 2, 0)
+    assert summary.skipped == {"data_length": 1, "undecodable": 1}
+    assert [(s.topic, s.stamp_ns, s.reason) for s in summary.skips] == [
+        (CLOUDS, stamps[1], "data_length"), (CLOUDS, stamps[2], "undecodable")]
+    assert f"{len(clouds[1].data) - 7} bytes" in summary.skips[0].message
+    assert "utf-8" in summary.skips[1].message
+    # the two good scans score exactly as a bag of only them
+    reference = replay(good, package, engine="gather", label_map=labels, progress=False,
+                       overrides={"threads": 1})
+    assert reference.processed == 2 and reference.evaluated_points > 20_000
+    assert summary.evaluated_points == reference.evaluated_points
+    assert summary.miou == pytest.approx(reference.miou, abs=1e-12)
+
+    text = format_summary(summary)
+    assert "4 scans" in text
+    assert "processed 2, dropped 0, skipped 2 (data_length 1, undecodable 1)" in text
+    for skip in summary.skips:
+        sec, nsec = divmod(skip.stamp_ns, 10**9)
+        assert f"  skipped {CLOUDS} at stamp {sec}.{nsec:09d}: {skip.reason}: " in text
+    # the CLI prints the same summary and exits 0; at a rate the feeder thread skips the same
+    assert main([str(bad), "--model", str(package), "--engine", "gather", "--label-map",
+                 str(labels), "--rate", "100", "--no-progress", "--set", "threads=1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 scans" in out and "skipped 2 (data_length 1, undecodable 1)" in out and "mIoU " in out
+
+
+def test_replay_reads_a_truncated_recording_up_to_the_damage(drive, tmp_path):
+    root, bag, package = drive
+    cut_bag = shutil.copytree(bag, tmp_path / "cut")
+    (mcap,) = cut_bag.glob("*.mcap")
+    data = mcap.read_bytes()
+    store = interfaces.typestore()
+    with AnyReader([bag], default_typestore=store) as reader:
+        conns = [c for c in reader.connections if c.topic == CLOUDS]
+        raws = [raw for _, _, raw in reader.messages(conns)]
+    ends = [data.index(raw) + len(raw) for raw in raws]  # each cloud's record ends here
+    cut = (ends[2] + ends[3]) // 2  # inside the 4th of 6 clouds
+    with mcap.open("r+b") as f:
+        f.truncate(cut)
+    expected = sum(end <= cut for end in ends)
+    assert expected == 3
+
+    summary = replay(cut_bag, package, engine="gather", out=tmp_path / "seg", progress=False,
+                     label_map=bag.parent / "labels.yaml", overrides={"threads": 1})
+    assert (summary.scans, summary.processed) == (3, 3) and summary.miou is not None
+    assert summary.recovery is not None
+    assert f"of {cut} bytes" in summary.recovery and "is cut off after" in summary.recovery
+    assert summary.recovery.endswith(f"3 complete messages on {CLOUDS} of the 6 that "
+                                     f"metadata.yaml lists (3 lost)")
+    assert f"damaged recording: {summary.recovery}" in format_summary(summary)
+    segs = _read(tmp_path / "seg")[f"{PREFIX}/output/segmentation"]
+    clouds = _read(bag)[CLOUDS]
+    assert [s.header.stamp for s in segs] == [c.header.stamp for c in clouds[:3]]
+
+
+def test_replay_overwrite_never_touches_the_input_or_an_unrelated_folder(drive, tmp_path):
+    root, bag, package = drive
+    before = {p.name: p.stat().st_size for p in bag.iterdir()}
+    for out in (bag, bag / (bag.name + ".mcap"), bag.parent, bag / "inside"):
+        with pytest.raises(ConfigError, match=f"^{re.escape(str(out.with_suffix('')))}: --out "
+                           "(is|contains|is inside) the input recording"):
+            replay(bag, package, engine="gather", out=out, overwrite=True, progress=False)
+    assert {p.name: p.stat().st_size for p in bag.iterdir()} == before
+    unrelated = tmp_path / "results"
+    unrelated.mkdir()
+    (unrelated / "table.csv").write_text("a,b\n")
+    with pytest.raises(ConfigError, match="replaces only a previous replay output, but it has no "
+                                          "metadata.yaml"):
+        replay(bag, package, engine="gather", out=unrelated, overwrite=True, progress=False)
+    assert (unrelated / "table.csv").read_text() == "a,b\n"
