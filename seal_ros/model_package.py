@@ -25,6 +25,7 @@ for. Example::
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +33,7 @@ from typing import Any, cast
 import yaml
 
 from seal_ros.atomic_files import write_text
-from seal_ros.config_files import parse_yaml
+from seal_ros.config_files import parse_enum, parse_yaml
 from seal_ros.core.voxel_grid import GridKind, VoxelGrid
 from seal_ros.errors import ConfigError
 
@@ -180,12 +181,16 @@ class ModelPackage:
                                                width=100))
 
     @classmethod
-    def load(cls, path: str | Path) -> ModelPackage:
+    def load(cls, path: str | Path, allow_outside: bool = False) -> ModelPackage:
         """Read and validate a package YAML (a folder means its ``model.yaml``).
+
+        ``onnx`` and ``checkpoint`` must lie inside the package's folder (a package is copied
+        to a vehicle as one folder, and a file from elsewhere is not what was exported) unless
+        ``allow_outside``.
 
         Raises:
             ConfigError: missing file, unreadable YAML, or a bad/missing key (the message names
-                the file and the key).
+                the file, the key and what was expected).
         """
         path = Path(path)
         if path.is_dir():
@@ -198,55 +203,121 @@ class ModelPackage:
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         try:
-            return cls.from_dict(data, base=path.parent, path=path)
+            return cls.from_dict(data, base=path.parent, path=path, allow_outside=allow_outside)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from err
 
     @classmethod
-    def from_dict(cls, data: Any, base: Path = Path("."), path: Path | None = None
-                  ) -> ModelPackage:
-        """Build from a mapping as written by :meth:`to_dict`; relative ``onnx`` joins ``base``."""
-        if not isinstance(data, dict):
-            raise ConfigError("expected a mapping at the top level")
-        known = {"format_version", "model_id", "onnx", "class_names", "palette", "ignore_id",
-                 "voxel", "input", "profile", "network", "checkpoint"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown keys {unknown} (known: {sorted(known)})")
+    def from_dict(cls, data: Any, base: Path = Path("."), path: Path | None = None,
+                  allow_outside: bool = True) -> ModelPackage:
+        """Build from a mapping as written by :meth:`to_dict`; relative ``onnx`` joins ``base``.
+        Every value is type-checked; a wrong one is a ConfigError naming its key."""
+        data = _mapping(data, "the top level")
+        _known(data, "", {"format_version", "model_id", "onnx", "class_names", "palette",
+                          "ignore_id", "voxel", "input", "profile", "network", "checkpoint"})
         version = data.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise ConfigError(f"format_version {version}: this Seal reads {FORMAT_VERSION}")
         for key in ("model_id", "onnx", "class_names", "palette"):
             if key not in data:
                 raise ConfigError(f"missing key {key!r}")
-        try:
-            voxel = data.get("voxel") or {}
-            # VoxelGrid checks that cell_size has 3 values (a ConfigError naming them)
-            cell_size = cast(tuple[float, float, float],
-                             tuple(float(v) for v in voxel.get("cell_size", (0.1, 1.0, 0.1))))
-            grid = VoxelGrid(GridKind(voxel.get("kind", "cylindrical")), cell_size)
-            inp = data.get("input") or {}
-            spec = InputSpec(**{k: tuple(v) for k, v in inp.items()})
-            prof = data.get("profile") or {}
-            profile = Profile(**{k: _int_triple(v) for k, v in prof.items()})
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"voxel/input/profile: {err}") from err
-        onnx = Path(data["onnx"])
-        if not onnx.is_absolute():
-            onnx = (base / onnx).resolve()
-        checkpoint = None if data.get("checkpoint") is None else Path(data["checkpoint"])
-        if checkpoint is not None and not checkpoint.is_absolute():
-            checkpoint = (base / checkpoint).resolve()
+        voxel = _mapping(data.get("voxel") or {}, "voxel")
+        _known(voxel, "voxel.", {"kind", "cell_size"})
+        kind = parse_enum(GridKind, voxel.get("kind", "cylindrical"), "voxel.kind")
+        cell_size = _numbers(voxel.get("cell_size", (0.1, 1.0, 0.1)), "voxel.cell_size", 3)
+        inp = _mapping(data.get("input") or {}, "input")
+        _known(inp, "input.", {"fields", "features", "feature_scale"})
+        default = InputSpec()
+        spec = InputSpec(
+            fields=_strings(inp["fields"], "input.fields") if "fields" in inp else default.fields,
+            features=(_strings(inp["features"], "input.features") if "features" in inp
+                      else default.features),
+            feature_scale=(_numbers(inp["feature_scale"], "input.feature_scale")
+                           if "feature_scale" in inp else default.feature_scale))
+        prof = _mapping(data.get("profile") or {}, "profile")
+        _known(prof, "profile.", {"points", "voxels"})
+        profile = Profile(**{k: _int_triple(_integers(v, f"profile.{k}", 3))
+                             for k, v in prof.items()})
+        ignore_id = data.get("ignore_id", 0)
+        network = _mapping(data.get("network") or {}, "network")
+        if "num_classes" in network:
+            _integer(network["num_classes"], "network.num_classes")
         return cls(
-            model_id=str(data["model_id"]),
-            onnx=onnx,
-            class_names=tuple(str(c) for c in data["class_names"]),
-            palette=tuple(_int_triple(rgb) for rgb in data["palette"]),
-            ignore_id=None if data.get("ignore_id", 0) is None else int(data.get("ignore_id", 0)),
-            grid=grid,
+            model_id=_string(data["model_id"], "model_id"),
+            onnx=_file(data["onnx"], "onnx", base, allow_outside),
+            class_names=_strings(data["class_names"], "class_names"),
+            palette=tuple(_int_triple(_integers(rgb, f"palette[{i}]", 3))
+                          for i, rgb in enumerate(_sequence(data["palette"], "palette"))),
+            ignore_id=None if ignore_id is None else _integer(ignore_id, "ignore_id"),
+            grid=VoxelGrid(GridKind(kind), cast(tuple[float, float, float], cell_size)),
             input=spec,
             profile=profile,
-            network=dict(data.get("network") or {}),
-            checkpoint=checkpoint,
+            network=network,
+            checkpoint=None if data.get("checkpoint") is None else _file(
+                data["checkpoint"], "checkpoint", base, allow_outside),
             path=path,
         )
+
+
+# ------------------------------------------------------------------- typed YAML values --
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _known(data: dict[str, Any], prefix: str, known: set[str]) -> None:
+    unknown = sorted(str(k) for k in set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown keys {[prefix + k for k in unknown]} (known: "
+                          f"{sorted(prefix + k for k in known)})")
+
+
+def _sequence(value: Any, key: str, length: int | None = None) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+    if length is not None and len(value) != length:
+        raise ConfigError(f"{key}: expected {length} values, got {len(value)}")
+    return list(value)
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    return tuple(_string(v, f"{key}[{i}]") for i, v in enumerate(_sequence(value, key)))
+
+
+def _integer(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _integers(value: Any, key: str, length: int | None = None) -> tuple[int, ...]:
+    return tuple(_integer(v, f"{key}[{i}]") for i, v in
+                 enumerate(_sequence(value, key, length)))
+
+
+def _numbers(value: Any, key: str, length: int | None = None) -> tuple[float, ...]:
+    out = []
+    for i, v in enumerate(_sequence(value, key, length)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{key}[{i}]: expected a finite number, got {v!r}")
+        out.append(float(v))
+    return tuple(out)
+
+
+def _file(value: Any, key: str, base: Path, allow_outside: bool) -> Path:
+    """``value`` as a path joined to ``base``; refused when it leaves the package folder."""
+    path = Path(_string(value, key))
+    resolved = (base / path).resolve() if not path.is_absolute() else path.resolve()
+    if not allow_outside and not resolved.is_relative_to(base.resolve()):
+        raise ConfigError(f"{key}: {value!r} resolves to {resolved}, outside the package "
+                          f"folder {base.resolve()}; copy the file into the folder (or load "
+                          f"with allow_outside=True)")
+    return resolved

@@ -9,12 +9,16 @@ becomes a grid.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 from seal_ros.config_files import parse_enum
 from seal_ros.errors import ConfigError
 
 __all__ = ["GridKind", "VoxelGrid"]
+
+MIN_CELL, MAX_CELL = 1e-3, 1e3
+"""Cell sizes outside these (1 mm, 1 km; degrees for phi) are a typo, not a grid."""
 
 
 class GridKind(enum.StrEnum):
@@ -37,8 +41,10 @@ class VoxelGrid:
     cell_size: tuple[float, float, float]
 
     def __post_init__(self) -> None:
-        if len(self.cell_size) != 3 or not all(s > 0 for s in self.cell_size):
-            raise ConfigError(f"voxel cell_size must be 3 positive numbers, got {self.cell_size}")
+        if len(self.cell_size) != 3 or not all(
+                math.isfinite(s) and MIN_CELL <= s <= MAX_CELL for s in self.cell_size):
+            raise ConfigError(f"voxel cell_size must be 3 finite numbers in {MIN_CELL}..{MAX_CELL} "
+                              f"(m, or deg for the cylindrical phi), got {self.cell_size}")
 
     @classmethod
     def cartesian(cls, voxel_size_m: float = 0.1) -> VoxelGrid:

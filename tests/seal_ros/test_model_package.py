@@ -51,6 +51,28 @@ def test_saves_and_loads_the_same_package_with_a_relative_onnx(tmp_path):
     ({"profile": {"points": [100, 10, 1000]}}, "profile.points"),
     ({"input": {"fields": ["x", "y", "intensity"]}}, "must contain 'z'"),
     ({"format_version": 9}, "format_version 9"),
+    # wrong types: each names its key and what was expected (no traceback)
+    ({"ignore_id": "abc"}, "ignore_id: expected an integer, got 'abc'"),
+    ({"class_names": 5}, "class_names: expected a list, got int 5"),
+    ({"onnx": None}, "onnx: expected a non-empty string, got None"),
+    ({"palette": [[0, 0, 0], ["a", 2, 3], [1, 2, 3]]},
+     "palette\\[1\\]\\[0\\]: expected an integer"),
+    ({"input": {"fields": ["x", "y", "z", "intensity"], "features": ["intensity"],
+                "feature_scale": ["a"]}}, "input.feature_scale\\[0\\]: expected a finite number"),
+    ({"voxel": {"kind": "cartesian", "cell_size": [0.1, 0.1, 0.1], "size": 2}},
+     "unknown keys \\['voxel.size'\\]"),
+    ({"voxel": {"kind": "cartesian", "cell_size": [0.1, ".nan", 0.1]}},
+     "voxel.cell_size\\[1\\]"),
+    ({"voxel": {"kind": "cartesian", "cell_size": [0.1, float("inf"), 0.1]}},
+     "voxel.cell_size\\[1\\]: expected a finite number"),
+    ({"voxel": {"kind": "cartesian", "cell_size": [1e-9, 0.1, 0.1]}},
+     "cell_size must be 3 finite"),
+    ({"voxel": {"kind": "hexagonal"}}, "voxel.kind"),
+    ({"profile": {"points": [1, 2]}}, "profile.points: expected 3 values"),
+    ({"network": [1]}, "network: expected a mapping"),
+    ({"onnx": "../elsewhere/model.onnx"}, "outside the package folder"),
+    ({"onnx": "/etc/passwd"}, "outside the package folder"),
+    ({"checkpoint": "../model.pt"}, "checkpoint: '../model.pt' resolves to .*outside"),
 ])
 def test_bad_packages_name_the_file_and_the_key(tmp_path, change, message):
     path = _package(tmp_path).save(tmp_path / "model.yaml")
@@ -60,6 +82,13 @@ def test_bad_packages_name_the_file_and_the_key(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message) as err:
         ModelPackage.load(path)
     assert str(path) in str(err.value)
+
+
+def test_files_outside_the_folder_load_when_allowed(tmp_path):
+    path = _package(tmp_path).save(tmp_path / "pkg" / "model.yaml")  # onnx in tmp_path
+    with pytest.raises(ConfigError, match="onnx: .* outside the package folder"):
+        ModelPackage.load(path)
+    assert ModelPackage.load(path, allow_outside=True).onnx == (tmp_path / "model.onnx").resolve()
 
 
 def test_missing_key_missing_file_and_bad_yaml(tmp_path):

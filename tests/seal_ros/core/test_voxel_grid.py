@@ -22,6 +22,7 @@ def test_bad_names_and_sizes_fail_clearly() -> None:
     with pytest.raises(ConfigError, match=r"grid: expected one of cylindrical, cartesian, got "
                                           r"'polar'"):
         VoxelGrid.from_name("polar")
-    with pytest.raises(ConfigError, match="3 positive numbers"):
-        VoxelGrid.from_name("cartesian", 0.0)
+    for size in (0.0, float("nan"), float("inf"), 1e-9, 1e9):  # zero, non-finite, absurd
+        with pytest.raises(ConfigError, match=r"3 finite numbers in 0.001..1000.0"):
+            VoxelGrid.from_name("cartesian", size)
 
