@@ -18,6 +18,7 @@ is 0.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -27,14 +28,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from seal_ros.config_files import parse_overrides
-from seal_ros.errors import ConfigError, SealError
+from seal_ros.errors import CodecReason, ConfigError, SealError, TransportError
 from seal_ros.node import NODE_NAME
 from seal_ros.node.core import SegmentationNode
 from seal_ros.node.params import ENGINES, NodeParams, load_params
 from seal_ros.node.topics import (
     Endpoint,
     TopicNames,
-    feed,
+    feed_decoded,
     parse_remaps,
     publications,
     qos_name,
@@ -84,18 +85,36 @@ def build_params(args: argparse.Namespace) -> NodeParams:
 def _reader_loop(node: SegmentationNode, subs: list[tuple[Endpoint, Any]], store: Any,
                  stop: threading.Event) -> None:
     """Take samples and feed the node; waits on the cloud reader, drains the others."""
+    (cloud, cloud_sub), others = subs[0], subs[1:]
+    try:
+        while not stop.is_set():
+            _drain(node, cloud, cloud_sub, store, timeout_s=0.05)
+            for endpoint, sub in others:
+                _drain(node, endpoint, sub, store)
+    except TransportError as err:  # a closed subscriber: nothing more will arrive
+        if not stop.is_set():
+            log.error("reader stopped: %s", err)
+
+
+def _drain(node: SegmentationNode, endpoint: Endpoint, sub: Any, store: Any,
+           timeout_s: float = 0.0, limit: int = 64) -> None:
+    """Feed up to ``limit`` samples of ``sub``, taken one at a time: Cyclone deserialises inside
+    ``take``, so a sample it cannot read (bad CDR, a string that is not UTF-8) raises there and
+    costs that one sample only, counted as ``undecodable``."""
     from seal_ros.adapters.dds_types import from_dds
 
-    (cloud, cloud_sub), others = subs[0], subs[1:]
-    while not stop.is_set():
+    for i in range(limit):
         try:
-            for sample in cloud_sub.take(timeout_s=0.05):
-                feed(node, cloud, from_dds(sample, store))  # data stays the received bytes
-            for endpoint, sub in others:
-                for sample in sub.take():
-                    feed(node, endpoint, from_dds(sample, store))
-        except Exception:  # a malformed sample must not end the reader
-            log.exception("reader: sample dropped")
+            samples = sub.take(max_samples=1, timeout_s=timeout_s if i == 0 else 0.0)
+        except TransportError:
+            raise
+        except Exception as err:  # the deserializer's own errors (UnicodeDecodeError, ...)
+            node.skip(CodecReason.UNDECODABLE, f"{endpoint.topic}: a sample does not "
+                      f"deserialize ({type(err).__name__}: {err})")
+            continue
+        if not samples:
+            return
+        feed_decoded(node, endpoint, functools.partial(from_dds, samples[0], store))
 
 
 def run(params: NodeParams, names: TopicNames, domain_id: int | None = None,

@@ -32,7 +32,7 @@ from typing import Any
 from seal_ros.adapters.qos import Durability, QosProfile, Reliability
 from seal_ros.node import NODE_NAME
 from seal_ros.node.params import NodeParams, load_params
-from seal_ros.node.topics import Endpoint, feed, publications, run_worker, subscriptions
+from seal_ros.node.topics import Endpoint, feed_decoded, publications, run_worker, subscriptions
 
 __all__ = ["ParamSpec", "RclpyNodeIO", "main", "message_class", "parameter_table",
            "params_from_values"]
@@ -202,15 +202,16 @@ class RclpyNodeIO:
         for e in endpoints:
             self._subs.append(self.node.create_subscription(
                 self._msg_class(e.msgtype), e.topic,
-                self._raw_callback(e.msgtype, lambda msg, e=e: feed(core, e, msg)),
-                self._qos(e.qos), raw=True))
+                self._raw_callback(core, e), self._qos(e.qos), raw=True))
 
-    def _raw_callback(self, msgtype: str, handler: Any) -> Any:
+    def _raw_callback(self, core: Any, endpoint: Endpoint) -> Any:
+        """Deserialise in the callback: bytes that do not decode are a counted skip."""
         def callback(data: bytes) -> None:
             try:
-                handler(self.store.deserialize_cdr(data, msgtype))
-            except Exception:  # a malformed message must not end the executor
-                log.exception("dropped a %s message", msgtype)
+                feed_decoded(core, endpoint,
+                             lambda: self.store.deserialize_cdr(data, endpoint.msgtype))
+            except Exception:  # a failing callback must not end the executor
+                log.exception("dropped a %s message", endpoint.msgtype)
 
         return callback
 

@@ -170,11 +170,11 @@ class SegmentationNode:
             stages = dict(result.timings_ms)
             self._publish_outputs(result, wanted, stages)
         except InputError as err:
-            self._skip(err.reason, str(err))
+            self.skip(err.reason, str(err))
             return
         except Exception as err:  # a message that breaks processing must not stop the node
             log.exception("scan skipped")
-            self._skip(SkipReason.BAD_MESSAGE, f"{type(err).__name__}: {err}")
+            self.skip(SkipReason.BAD_MESSAGE, f"{type(err).__name__}: {err}")
             return
         end_s = time.perf_counter()
         with self._cond:
@@ -222,7 +222,9 @@ class SegmentationNode:
                             m.image(overlay.rgb, overlay.stamp_ns, overlay.frame_id))
             stages[f"overlay_{cam}"] = (time.perf_counter() - t0) * 1e3
 
-    def _skip(self, reason: str, message: str) -> None:
+    def skip(self, reason: str, message: str) -> None:
+        """Count a message that cannot be used under ``reason``, log it and report it on
+        diagnostics (also for what the adapters could not deserialize)."""
         reason = str(getattr(reason, "value", reason))
         with self._cond:
             self._counters.skipped[reason] = self._counters.skipped.get(reason, 0) + 1

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seal_ros.adapters.qos import DEFAULT, LATCHED, SENSOR_DATA, QosProfile
-from seal_ros.errors import ConfigError
+from seal_ros.errors import CodecError, CodecReason, ConfigError
 from seal_ros.node import NODE_NAME
 from seal_ros.node.params import NodeParams
 
 if TYPE_CHECKING:
     from seal_ros.node.core import SegmentationNode
 
-__all__ = ["Endpoint", "Role", "TOPICS", "TopicNames", "camera_info_topic", "feed",
+__all__ = ["Endpoint", "Role", "TOPICS", "TopicNames", "camera_info_topic", "feed", "feed_decoded",
            "image_topic", "overlay_topic", "parse_remaps", "publications", "run_worker",
            "subscriptions"]
 
@@ -156,6 +156,22 @@ def feed(node: SegmentationNode, endpoint: Endpoint, msg: Any) -> None:
         node.on_tf(msg, static=endpoint.role is Role.TF_STATIC)
     else:
         raise ValueError(f"{endpoint.topic} is an output; nothing is fed from it")
+
+
+def feed_decoded(node: SegmentationNode, endpoint: Endpoint, decode: Callable[[], Any]) -> None:
+    """Decode a received sample with ``decode`` and feed it; one that does not decode (bad CDR,
+    text that is not UTF-8, a layout the converter refuses) is a counted skip naming its topic,
+    and the next sample is read as usual."""
+    try:
+        msg = decode()
+    except CodecError as err:
+        node.skip(err.reason, f"{endpoint.topic}: {err}")
+        return
+    except Exception as err:  # whatever the deserializer raises on bytes it cannot read
+        node.skip(CodecReason.UNDECODABLE, f"{endpoint.topic}: a sample does not deserialize "
+                  f"({type(err).__name__}: {err})")
+        return
+    feed(node, endpoint, msg)
 
 
 def run_worker(node: SegmentationNode, stop: threading.Event, timeout_s: float = 0.1) -> None:
