@@ -80,7 +80,8 @@ setup(
             "viser==1.1.1",  # `view`: the interactive viewer (serves its bundled client locally)
         ],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "jsonschema>=4", "ruff==0.17.6", "mypy==2.4.1",
-                 "types-PyYAML", "playwright==1.65.3"],  # playwright drives Debian's chromium
+                 "types-PyYAML", "hypothesis==6.170.27",
+                 "playwright==1.65.3"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [
