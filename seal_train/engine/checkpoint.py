@@ -4,10 +4,17 @@ A checkpoint holds the model, optimiser, scheduler and AMP scaler states, the ep
 counters, the best metric, the resolved config and the global RNG states, as tensors and plain
 values only: it is read weights-only (:mod:`seal_ros.torch_files`), and written atomically, so a
 kill during the write leaves the previous checkpoint intact.
+
+``last.pt`` keeps its previous version as ``last.prev.pt`` (:func:`previous_path`): a resume whose
+``last.pt`` is missing or unreadable (a damaged disk, a copy cut short) continues from that one
+(:func:`read_resumable`). A write that fails (a full disk) raises a
+:class:`~seal_ros.errors.TrainingError` naming the file and the free space, and leaves nothing
+behind.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seal_ros.errors import ConfigError
+from seal_ros.errors import ConfigError, TrainingError
 from seal_ros.torch_files import load_torch_file, save_torch_file
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +38,8 @@ class TrainState:
     step: int = 0  # optimiser steps taken
     best_metric: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    epoch_step: int = 0  # steps taken of epoch ``epoch`` (0 at an epoch's end): a checkpoint
+    # written mid-epoch resumes at the next step
 
 
 def rng_state() -> dict[str, Any]:
@@ -67,23 +78,75 @@ def saved_state(model: nn.Module) -> dict[str, Any]:
     return {k: v for k, v in model.state_dict().items() if not k.startswith(prefixes)}
 
 
+def previous_path(path: str | Path) -> Path:
+    """Where ``path``'s previous version is kept: ``last.pt`` -> ``last.prev.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, state: TrainState,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                     scaler: Any = None, config: dict[str, Any] | None = None,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Write atomically; ``extra`` adds top-level entries (plain values: ``class_names``)."""
+                    extra: dict[str, Any] | None = None, keep_previous: bool = False) -> Path:
+    """Write atomically; ``extra`` adds top-level entries (plain values: ``class_names``);
+    ``keep_previous`` keeps the file ``path`` held as :func:`previous_path`.
+
+    Raises:
+        TrainingError: the write failed (a full disk): the file, the reason and the free space.
+    """
     payload = {
         **(extra or {}),
         "model": saved_state(unwrap(model)),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "state": {"epoch": state.epoch, "step": state.step, "best_metric": state.best_metric,
-                  "extra": state.extra},
+        "state": {"epoch": state.epoch, "step": state.step, "epoch_step": state.epoch_step,
+                  "best_metric": state.best_metric, "extra": state.extra},
         "config": config,
         "rng": rng_state(),
     }
-    return save_torch_file(payload, path)
+    return save_torch_file(payload, path, "checkpoint", TrainingError,
+                           previous_path(path) if keep_previous else None)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The payload of a Seal checkpoint, its tensors on the CPU.
+
+    Raises:
+        ConfigError: no such file, not a readable torch file, or not a Seal checkpoint.
+    """
+    payload = load_torch_file(path, "checkpoint", ConfigError)
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise ConfigError(f"checkpoint {path}: not a Seal checkpoint (no 'model' entry)")
+    return payload
+
+
+def read_resumable(path: str | Path, quiet: bool = False
+                   ) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint a run resumes from and its payload: ``path``, or its
+    :func:`previous_path` when ``path`` is missing or unreadable (a warning says why, unless
+    ``quiet``); None when neither exists.
+
+    Raises:
+        ConfigError: the files that exist are all unreadable (each named with its reason).
+    """
+    errors = []
+    for candidate in (Path(path), previous_path(path)):
+        if not candidate.is_file():
+            continue
+        try:
+            payload = read_checkpoint(candidate)
+        except ConfigError as err:
+            errors.append(str(err))
+            continue
+        if errors and not quiet:
+            log.warning("%s; resuming from the previous checkpoint %s instead", errors[0],
+                        candidate)
+        return candidate, payload
+    if errors:
+        raise ConfigError(f"no readable checkpoint to resume from: {'; '.join(errors)}. Remove "
+                          f"them (or set resume=false) to start over")
+    return None
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None,
@@ -94,9 +157,16 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
     the counters and the raw payload (its
     tensors on the CPU: ``load_state_dict`` moves them to the model's and optimiser's device)."""
     path = Path(path)
-    payload = load_torch_file(path, "checkpoint", ConfigError)
-    if not isinstance(payload, dict) or "model" not in payload:
-        raise ConfigError(f"checkpoint {path}: not a Seal checkpoint (no 'model' entry)")
+    payload = read_checkpoint(path)
+    return restore_checkpoint(path, payload, model, optimizer, scheduler, scaler,
+                              restore_rng), payload
+
+
+def restore_checkpoint(path: Path, payload: dict[str, Any], model: nn.Module | None = None,
+                       optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                       scaler: Any = None, restore_rng: bool = False) -> TrainState:
+    """Load a payload read from ``path`` (:func:`read_checkpoint`) into the given objects, like
+    :func:`load_checkpoint`; the counters."""
     if model is not None:
         target = unwrap(model)
         rebuilt = tuple(getattr(target, "rebuilt_prefixes", ()))
@@ -116,6 +186,5 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
     if restore_rng and payload.get("rng"):
         set_rng_state(payload["rng"])
     raw = payload.get("state") or {}
-    state = TrainState(int(raw.get("epoch", 0)), int(raw.get("step", 0)), raw.get("best_metric"),
-                       dict(raw.get("extra") or {}))
-    return state, payload
+    return TrainState(int(raw.get("epoch", 0)), int(raw.get("step", 0)), raw.get("best_metric"),
+                      dict(raw.get("extra") or {}), int(raw.get("epoch_step", 0)))
