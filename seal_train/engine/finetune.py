@@ -33,6 +33,7 @@ from seal_ros.labels import IGNORE_CLASS
 from seal_ros.torch_files import load_torch_file
 from seal_train.config import from_dict, save_config, to_dict
 from seal_train.engine.checkpoint import load_checkpoint
+from seal_train.engine.determinism import deterministic_mode
 from seal_train.engine.distributed import DistInfo, run_distributed
 from seal_train.engine.finetune_config import AugmentConfig, FinetuneConfig
 from seal_train.engine.hooks import (
@@ -215,7 +216,8 @@ def _check_resume(last: Path, class_names: tuple[str, ...], setting: str) -> Non
 
 def finetune(cfg: FinetuneConfig) -> FinetuneResult:
     device = resolve_device(cfg.device)
-    return run_distributed(device, lambda info: _finetune(cfg, device, info))
+    with deterministic_mode(cfg.deterministic, device):
+        return run_distributed(device, lambda info: _finetune(cfg, device, info))
 
 
 def _finetune(cfg: FinetuneConfig, device: torch.device, info: DistInfo) -> FinetuneResult:

@@ -55,6 +55,9 @@ class FinetuneConfig:
     val_every: int = 10  # epochs between validations (the last epoch is always validated)
     log_every: int = 10  # steps between log lines / TensorBoard points
     resume: bool = True  # continue from out_dir/last.pt when it exists
+    deterministic: bool = False  # bit-identical CPU runs for the same seed, config and thread
+    # count: torch's deterministic algorithms (the backward of x[index] adds with threaded atomics,
+    # whose rounding follows thread timing); no cost measured (benchmarks/RESULTS.md)
     device: Device = Device.AUTO  # auto | cpu | cuda
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     seed: int = 0

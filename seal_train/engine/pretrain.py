@@ -18,6 +18,7 @@ import torch
 
 from seal_ros.errors import ConfigError
 from seal_train.config import save_config, to_dict
+from seal_train.engine.determinism import deterministic_mode
 from seal_train.engine.distributed import DistInfo, barrier, run_distributed
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
 from seal_train.engine.objective import SealObjective
@@ -107,7 +108,8 @@ class PretrainResult:
 
 def pretrain(cfg: PretrainConfig) -> PretrainResult:
     device = resolve_device(cfg.device)
-    return run_distributed(device, lambda info: _pretrain(cfg, device, info))
+    with deterministic_mode(cfg.deterministic, device):
+        return run_distributed(device, lambda info: _pretrain(cfg, device, info))
 
 
 def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> PretrainResult:

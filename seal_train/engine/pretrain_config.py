@@ -78,6 +78,9 @@ class PretrainConfig:
     temperature: float = 0.07  # InfoNCE tau
     log_every: int = 10  # steps between log lines / TensorBoard points
     resume: bool = True  # continue from run_dir/last.pt when it exists
+    deterministic: bool = False  # bit-identical CPU runs for the same seed, config and thread
+    # count: torch's deterministic algorithms (the backward of x[index] adds with threaded atomics,
+    # whose rounding follows thread timing); no cost measured (benchmarks/RESULTS.md)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)

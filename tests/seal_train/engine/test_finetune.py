@@ -257,3 +257,15 @@ def test_a_baseline_without_the_cells_is_refused_before_scoring(run, tmp_path: P
     assert main(["evaluate", "--checkpoint", str(result.last_path), "--corruption",
                  "smog"]) == 1
     assert "smog" in capsys.readouterr().err
+
+
+def test_deterministic_finetuning_runs_are_equal_bit_for_bit(drive: Path, tmp_path: Path) -> None:
+    """deterministic=true holds for fine-tuning too (CE, Lovasz's sort, validation): two runs,
+    one epoch each, end with the same weights and scores."""
+    runs = [finetune(load_config(FinetuneConfig, overrides=_overrides(
+        drive, tmp_path / name, "epochs=1", "deterministic=true"))) for name in ("one", "two")]
+    assert torch.are_deterministic_algorithms_enabled() is False
+    a, b = (torch.load(run.last_path, weights_only=True)["model"] for run in runs)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert np.array_equal(runs[0].last.matrix, runs[1].last.matrix)
