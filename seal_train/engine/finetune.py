@@ -4,9 +4,10 @@ SLidR's protocol (method.md 2.2): the backbone trains too, BatchNorm statistics 
 learning rates (backbone, head), SGD with cosine schedule, CE + Lovasz-softmax, rotation and flip
 augmentations. Set-up reads top to bottom: data and its labelled frames, model, optimiser; then the
 shared :class:`~seal_train.engine.trainer.Trainer` runs the epochs with the hooks: validation and
-``best.pt`` by val mIoU, resume and ``last.pt`` every epoch, the NaN guard, logs and TensorBoard,
-throughput, a progress bar. Validation is the one evaluation path
-(:mod:`~seal_train.engine.scoring`), so a checkpoint's ``evaluate`` score is the run's own.
+``best.pt`` by val mIoU, the NaN guard, resume and ``last.pt`` every epoch (and every
+``checkpoint_every_s``), logs and TensorBoard, throughput, a progress bar. Validation is the one
+evaluation path (:mod:`~seal_train.engine.scoring`), so a checkpoint's ``evaluate`` score is the
+run's own.
 
 A checkpoint holds ``backbone.*`` and ``head.*`` weights, ``class_names`` and the resolved config
 (``model``, ``point_features`` as used), so ``export --checkpoint best.pt`` builds the model package
@@ -30,9 +31,8 @@ from seal_ros.core.metrics import SegmentationScores, scores_from_matrix
 from seal_ros.core.voxelize import SparseBatch, voxelize
 from seal_ros.errors import ConfigError
 from seal_ros.labels import IGNORE_CLASS
-from seal_ros.torch_files import load_torch_file
 from seal_train.config import from_dict, save_config, to_dict
-from seal_train.engine.checkpoint import load_checkpoint
+from seal_train.engine.checkpoint import load_checkpoint, read_resumable
 from seal_train.engine.determinism import deterministic_mode
 from seal_train.engine.distributed import DistInfo, run_distributed
 from seal_train.engine.finetune_config import AugmentConfig, FinetuneConfig
@@ -204,11 +204,15 @@ def _model(cfg: FinetuneConfig) -> tuple[MinkUNet, ModelConfig, tuple[str, ...]]
 
 
 def _check_resume(last: Path, class_names: tuple[str, ...], setting: str) -> None:
-    """A run resumes only on the classes it was trained on."""
-    saved = load_torch_file(last, "checkpoint", ConfigError)
-    stored = tuple(saved.get("class_names") or ()) if isinstance(saved, dict) else ()
+    """A run resumes only on the classes it was trained on (those of the checkpoint it resumes
+    from: ``last.pt``, or ``last.prev.pt`` when that is unreadable)."""
+    found = read_resumable(last, quiet=True)
+    if found is None:
+        return
+    path, saved = found
+    stored = tuple(saved.get("class_names") or ())
     if stored != class_names:
-        raise ConfigError(f"{setting}: {last} was trained on {len(stored)} classes {list(stored)}"
+        raise ConfigError(f"{setting}: {path} was trained on {len(stored)} classes {list(stored)}"
                           f" but the dataset's label map has {len(class_names)} "
                           f"{list(class_names)}; use another out_dir, or resume=false to start "
                           f"over")
@@ -240,7 +244,7 @@ def _finetune(cfg: FinetuneConfig, device: torch.device, info: DistInfo) -> Fine
     model = SegmentationModel(backbone, len(class_names)).to(device)
     config = {**to_dict(cfg), "model": to_dict(model_cfg), "point_features": list(features)}
     last, best = out / "last.pt", out / "best.pt"
-    if cfg.resume and last.is_file():
+    if cfg.resume:
         _check_resume(last, class_names, f"out_dir={out}")
     labelled_list = out / "labelled_frames.txt"
     if info.is_main:
@@ -280,9 +284,11 @@ def _finetune(cfg: FinetuneConfig, device: torch.device, info: DistInfo) -> Fine
         steps_per_epoch=len(sampler), log_every=cfg.log_every,
         use_amp=cfg.amp and device.type == "cuda",
         hooks=[ValidationHook(score, cfg.val_every, best, config, extra, logger),
-               CheckpointHook(last, config, resume=cfg.resume, extra=extra),
                NanGuardHook(last, f"Lower lr_backbone / lr_head (now {cfg.lr_backbone} / "
                                   f"{cfg.lr_head}) or check the labels"),
+               CheckpointHook(last, config, resume=cfg.resume, extra=extra,
+                              every_s=cfg.checkpoint_every_s,
+                              every_steps=cfg.checkpoint_every_steps),
                logger, timer, ProgressHook("finetune", logger)])
     state = trainer.train()
 

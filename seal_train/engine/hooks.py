@@ -2,9 +2,10 @@
 
 Each acts at the loop points of :class:`seal_train.engine.trainer.Hook` (after Pointcept's
 ``pointcept/engines/hooks/misc.py``). Give them to the trainer in this order:
-``[CheckpointHook, NanGuardHook, LogHook, TimerHook]``: the guard stops a run before a bad loss is
-logged or its weights saved. A :class:`ValidationHook` goes first, so ``last.pt`` holds the epoch's
-scores; a :class:`ProgressHook` anywhere after the LogHook it shows.
+``[NanGuardHook, CheckpointHook, LogHook, TimerHook]``: the guard stops a run before a bad loss is
+logged or its weights saved (also a checkpoint written mid-epoch). A :class:`ValidationHook` goes
+first, so ``last.pt`` holds the epoch's scores; a :class:`ProgressHook` anywhere after the
+CheckpointHook (it starts at the resumed step) and the LogHook it shows.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from seal_ros.atomic_files import remove_temporaries
 from seal_ros.core.metrics import SegmentationScores
 from seal_ros.errors import ConfigError, TrainingError
-from seal_train.engine.checkpoint import load_checkpoint, save_checkpoint
+from seal_train.engine.checkpoint import (
+    previous_path,
+    read_checkpoint,
+    read_resumable,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from seal_train.engine.distributed import barrier, broadcast_object
 from seal_train.engine.trainer import Hook
 
@@ -42,34 +50,100 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
     return keys
 
 
+def _remove_stale(paths: tuple[Path, ...]) -> None:
+    """Remove the temporary files killed saves of ``paths`` left (a run directory is one run's),
+    saying how much space came back."""
+    removed = [tmp for path in paths for tmp in remove_temporaries(path)]
+    if removed:
+        log.warning("removed %d temporary file%s that a killed save left: %s", len(removed),
+                    "s" if len(removed) > 1 else "", ", ".join(str(p) for p in removed))
+
+
 class CheckpointHook(Hook):
     """Resume from ``path`` when it exists (and ``resume``); write it atomically, complete (model,
     optimiser, schedule, scaler, counters, RNG states, ``config``, and the entries of ``extra``),
-    at every epoch's end."""
+    at every epoch's end and also mid-epoch, every ``every_s`` seconds and every ``every_steps``
+    steps (0: not by that rule), so a kill loses minutes, not an epoch.
+
+    Each write keeps the checkpoint before as ``previous_path(path)`` (``last.prev.pt``); a resume
+    whose ``path`` is missing or unreadable continues from that one and says so. Temporary files
+    that killed saves left are removed when training starts (rank 0). A mid-epoch write makes its
+    step a log step, so a :class:`NanGuardHook` given before this hook has read the step's losses
+    when it runs; a non-finite loss is never saved.
+    """
 
     def __init__(self, path: Path, config: dict[str, Any], resume: bool = True,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, every_s: float = 0.0,
+                 every_steps: int = 0) -> None:
+        if every_s < 0 or every_steps < 0:
+            raise ConfigError(f"checkpoint_every_s and checkpoint_every_steps must be >= 0 "
+                              f"(0: at epoch ends only), got {every_s} and {every_steps}")
         self.path, self.config, self.resume = Path(path), config, resume
-        self.extra = extra
+        self.extra, self.every_s, self.every_steps = extra, every_s, every_steps
+        self.saved_at = 0.0  # time.monotonic() of the last write (or of the start)
+        self.due = False  # a mid-epoch write after this step
+        self.resumed_from: Path | None = None
 
     def before_train(self) -> None:
         t = self.trainer
-        if not (self.resume and self.path.is_file()):
+        if t.info.is_main:
+            _remove_stale((self.path, previous_path(self.path)))
+        self.saved_at = time.monotonic()
+        if not self.resume:
             return
-        t.state, payload = load_checkpoint(self.path, t.model, t.optimizer, t.scheduler,
-                                           t.scaler, restore_rng=True)
-        log.info("resumed from %s at epoch %d, step %d", self.path, t.state.epoch, t.state.step)
+        found, problem = None, None
+        if t.info.is_main:
+            try:
+                found = read_resumable(self.path)
+            except ConfigError as err:
+                problem = str(err)
+        # rank 0 picks the file, so every rank resumes from the same one (or raises the same)
+        chosen, problem = broadcast_object(
+            (None if found is None else str(found[0]), problem), t.info)
+        if problem is not None:
+            raise ConfigError(problem)
+        if chosen is None:
+            return
+        path = Path(chosen)
+        payload = found[1] if found is not None else read_checkpoint(path)
+        t.state = restore_checkpoint(path, payload, t.model, t.optimizer, t.scheduler, t.scaler,
+                                     restore_rng=True)
+        self.resumed_from = path
+        within = (f" ({t.state.epoch_step} step{'s' if t.state.epoch_step > 1 else ''} into "
+                  f"epoch {t.state.epoch})" if t.state.epoch_step else "")
+        log.info("resumed from %s at epoch %d, step %d%s", path, t.state.epoch, t.state.step,
+                 within)
         changed = changed_keys(payload.get("config") or {}, self.config)
         if changed:
             log.warning("resuming with a config that differs from the checkpoint's in %s; the "
                         "optimiser and schedule continue from the checkpoint", changed)
 
+    def before_step(self) -> None:
+        t = self.trainer
+        if t.step_in_epoch == t.steps_per_epoch - 1:
+            return  # the epoch's end writes it
+        by_steps = self.every_steps > 0 and (t.state.step + 1) % self.every_steps == 0
+        by_time = self.every_s > 0 and time.monotonic() - self.saved_at >= self.every_s
+        if by_steps or by_time:
+            self.due = True
+            t.log_step = True  # the NaN guard reads this step's losses before the write
+
+    def after_step(self) -> None:
+        if self.due:
+            self.due = False
+            if bool(torch.isfinite(self.trainer.loss)):  # else the guard stops the run
+                self.save()
+
     def after_epoch(self) -> None:
+        self.save()
+        barrier(self.trainer.info)
+
+    def save(self) -> None:
         t = self.trainer
         if t.info.is_main:
             save_checkpoint(self.path, t.model, t.state, t.optimizer, t.scheduler, t.scaler,
-                            self.config, self.extra)
-        barrier(t.info)
+                            self.config, self.extra, keep_previous=True)
+        self.saved_at = time.monotonic()
 
 
 class NanGuardHook(Hook):
@@ -214,6 +288,10 @@ class ValidationHook(Hook):
             raise ConfigError(f"val_every must be >= 1 epoch, got {every}")
         self.evaluate, self.every, self.best = evaluate, every, Path(best)
         self.config, self.extra, self.logger = config, extra, logger
+
+    def before_train(self) -> None:
+        if self.trainer.info.is_main:
+            _remove_stale((self.best,))
 
     def after_epoch(self) -> None:
         epoch = self.trainer.state.epoch

@@ -3,8 +3,9 @@
 Set-up reads top to bottom: run directory, data, model, optimiser and schedule; then the shared
 :class:`~seal_train.engine.trainer.Trainer` runs the epochs with the objective
 (:mod:`seal_train.engine.objective`: superpixel InfoNCE, optionally Seal's temporal terms over
-frame pairs) and its hooks: resume and an atomic checkpoint ``last.pt`` every epoch, the NaN
-guard, log lines and TensorBoard (each loss term, learning rate, feature collapse), throughput.
+frame pairs) and its hooks: the NaN guard, resume and an atomic checkpoint ``last.pt`` every
+epoch (and every ``checkpoint_every_s``), log lines and TensorBoard (each loss term, learning rate,
+feature collapse), throughput.
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ def _pretrain(cfg: PretrainConfig, device: torch.device, info: DistInfo) -> Pret
         model, task, optimizer, scheduler, loader, device=device, info=info, epochs=cfg.epochs,
         steps_per_epoch=steps_per_epoch, log_every=cfg.log_every,
         use_amp=cfg.amp and device.type == "cuda",
-        hooks=[CheckpointHook(last, to_dict(cfg), resume=cfg.resume),
-               NanGuardHook(last, f"Lower optim.lr (now {cfg.optim.lr}) or check the data"),
+        hooks=[NanGuardHook(last, f"Lower optim.lr (now {cfg.optim.lr}) or check the data"),
+               CheckpointHook(last, to_dict(cfg), resume=cfg.resume,
+                              every_s=cfg.checkpoint_every_s,
+                              every_steps=cfg.checkpoint_every_steps),
                logger, timer])
     state = trainer.train()
     report = None

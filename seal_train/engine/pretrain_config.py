@@ -77,7 +77,10 @@ class PretrainConfig:
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     temperature: float = 0.07  # InfoNCE tau
     log_every: int = 10  # steps between log lines / TensorBoard points
-    resume: bool = True  # continue from run_dir/last.pt when it exists
+    resume: bool = True  # continue from run_dir/last.pt (last.prev.pt when that is unreadable)
+    checkpoint_every_s: float = 600.0  # seconds between mid-epoch writes of last.pt, so a kill
+    # loses minutes, not an epoch (every epoch's end writes it too); 0 = epoch ends only
+    checkpoint_every_steps: int = 0  # also write last.pt every N optimiser steps; 0 = off
     deterministic: bool = False  # bit-identical CPU runs for the same seed, config and thread
     # count: torch's deterministic algorithms (the backward of x[index] adds with threaded atomics,
     # whose rounding follows thread timing); no cost measured (benchmarks/RESULTS.md)

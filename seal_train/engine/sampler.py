@@ -4,6 +4,7 @@ Each epoch shuffles with a generator seeded by (seed, epoch). Step s takes the s
 ``perm[s * B : (s + 1) * B]`` of the global batch size B; part r of W gets the contiguous
 sub-slice r. So rank r of a W-process run sees exactly micro-batch r of a single process that
 splits its batch into W micro-batches: the two runs train on the same data in the same groups.
+A run resumed mid-epoch starts the epoch's order at its next step (:meth:`set_start`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ class GlobalBatchSampler:
             raise ConfigError(f"{size} samples are fewer than one batch of {global_batch}")
         self.size, self.global_batch, self.part, self.parts = size, global_batch, part, parts
         self.seed, self.shuffle = seed, shuffle
-        self.epoch = 0
+        self.epoch = self.start = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def set_start(self, step: int) -> None:
+        """Iterations yield the epoch's batches from ``step`` on (0: all), without loading the
+        ones before."""
+        self.start = step
 
     def __len__(self) -> int:
         return self.size // self.global_batch  # incomplete last batch dropped, every epoch alike
@@ -41,6 +47,6 @@ class GlobalBatchSampler:
         else:
             perm = list(range(self.size))
         local = self.global_batch // self.parts
-        for step in range(len(self)):
+        for step in range(self.start, len(self)):
             start = step * self.global_batch + self.part * local
             yield perm[start:start + local]

@@ -9,6 +9,11 @@ everything else (resume and checkpoints, the NaN guard, logging and TensorBoard,
 
 The step never reads a value back from the device: hooks that need numbers on the host do so on
 log steps only (:attr:`Trainer.log_step`), every ``log_every`` steps and at each epoch's end.
+
+A run resumed from a checkpoint written mid-epoch (``state.epoch_step > 0``) starts that epoch at
+its next step: the batch sampler skips the steps taken (``set_start``; other samplers' batches are
+fetched and dropped), and making the data iterator leaves the global RNG as it was, so the
+restored RNG state continues as the uninterrupted run's did.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ class Hook:
         """After the step's batch is fetched."""
 
     def after_step(self) -> None:
-        """After the optimiser and schedule stepped; ``trainer.state.step`` counts this step."""
+        """After the optimiser and schedule stepped; ``trainer.state.step`` and
+        ``trainer.state.epoch_step`` count this step."""
 
     def after_epoch(self) -> None:
         """At each epoch's end; ``trainer.state.epoch`` counts this epoch."""
@@ -110,19 +116,30 @@ class Trainer:
             getattr(hook, point)()
 
     def train(self) -> TrainState:
-        """Run the remaining epochs (``state.epoch`` on, after a resume); the final counters."""
+        """Run the remaining steps (from step ``state.epoch_step`` of epoch ``state.epoch``, after
+        a resume); the final counters."""
         self.train_model = wrap_ddp(self.model, self.device, self.info)
         self._call("before_train")
         self.model.train()
         for epoch in range(self.state.epoch, self.epochs):
             self.epoch = epoch
+            first = self.state.epoch_step  # > 0 only in an epoch resumed mid-way
             for part in (self.loader.batch_sampler, self.loader.dataset):
                 set_epoch = getattr(part, "set_epoch", None)
                 if set_epoch is not None:  # data order and augmentations follow the epoch
                     set_epoch(epoch)
+            set_start = getattr(self.loader.batch_sampler, "set_start", None)
+            if set_start is not None:
+                set_start(first)
             self._call("before_epoch")
-            iterator = iter(self.loader)
-            for step in range(self.steps_per_epoch):
+            # The iterator draws its workers' base seed from the global RNG; a run resumed
+            # mid-epoch makes one more iterator than the uninterrupted run, so the draw is undone.
+            with torch.random.fork_rng(devices=[]):
+                iterator = iter(self.loader)
+            if set_start is None:
+                for _ in range(first):
+                    next(iterator)
+            for step in range(first, self.steps_per_epoch):
                 self.step_in_epoch = step
                 start = time.perf_counter()
                 self.batch = next(iterator)
@@ -131,9 +148,10 @@ class Trainer:
                                  or step == self.steps_per_epoch - 1)
                 self._call("before_step")
                 self.run_step()
+                self.state.epoch_step = step + 1
                 self._call("after_step")
             del iterator
-            self.state.epoch = epoch + 1
+            self.state.epoch, self.state.epoch_step = epoch + 1, 0
             self._call("after_epoch")
         self._call("after_train")
         return self.state

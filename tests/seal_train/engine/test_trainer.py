@@ -1,4 +1,5 @@
-"""The shared training loop on a toy regression: hook points, log steps, exact resume, NaN guard."""
+"""The shared training loop on a toy regression: hook points, log steps, exact resume (also
+mid-epoch, and from the previous checkpoint when the last is damaged), NaN guard."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from seal_ros.errors import TrainingError
+from seal_ros.errors import ConfigError, TrainingError
 from seal_train.engine.distributed import DistInfo
 from seal_train.engine.hooks import CheckpointHook, LogHook, NanGuardHook, TimerHook
 from seal_train.engine.sampler import GlobalBatchSampler
@@ -60,6 +61,27 @@ class Record(Hook):
             self.log_steps.append((t.state.step, t.outputs is not None))
 
 
+class Samples(list):
+    """The dataset, counting the samples loaded."""
+
+    loaded = 0
+
+    def __getitem__(self, index):
+        self.loaded += 1
+        return super().__getitem__(index)
+
+
+class StopAfterStep(Hook):
+    """Ends the run after optimiser step ``step`` (hooks before it done), as a kill would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def after_step(self) -> None:
+        if self.trainer.state.step == self.step:
+            raise KeyboardInterrupt
+
+
 class StopAfterEpoch(Hook):
     """Ends the run after epoch ``epoch`` (its checkpoint written), as a kill would."""
 
@@ -78,7 +100,7 @@ def _trainer(hooks: list[Hook], epochs: int = 3, log_every: int = 2, parts: int 
     y = x @ torch.tensor([1.0, -2.0, 0.5])
     if bad_sample is not None:
         y[bad_sample] = float("nan")
-    dataset = list(zip(x, y, strict=True))
+    dataset = Samples(zip(x, y, strict=True))
     sampler = GlobalBatchSampler(len(dataset), 4, seed=3, shuffle=bad_sample is None)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
                                          collate_fn=MicroBatches(_collate, parts))
@@ -138,3 +160,96 @@ def test_nan_guard_names_the_first_bad_step_and_keeps_no_checkpoint(tmp_path: Pa
         trainer.train()
     assert trainer.state.step == 4 and record.calls.count("after_step") == 3
     assert not (tmp_path / "last.pt").exists()
+
+
+def _same_run(a: Trainer, b: Trainer) -> None:
+    for key, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
+    for sa, sb in zip(a.optimizer.state.values(), b.optimizer.state.values(), strict=True):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    assert a.scheduler.last_epoch == b.scheduler.last_epoch
+
+
+def test_a_run_killed_mid_epoch_resumes_at_its_step_and_ends_bit_identical(tmp_path: Path,
+                                                                           caplog) -> None:
+    """Checkpoints every 3 steps (of 4 per epoch); the kill comes after step 6, 2 steps into
+    epoch 1: the resumed run loads only the 6 batches left and ends where the straight one does."""
+    straight = _trainer([CheckpointHook(tmp_path / "a.pt", {}, every_steps=3)])
+    straight.train()
+    killed = _trainer([CheckpointHook(tmp_path / "b.pt", {}, every_steps=3), StopAfterStep(6)])
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    resumed = _trainer([CheckpointHook(tmp_path / "b.pt", {}, every_steps=3)], seed=99)
+    with caplog.at_level(logging.INFO, logger="seal_train.engine.hooks"):
+        state = resumed.train()
+    assert f"resumed from {tmp_path / 'b.pt'} at epoch 1, step 6 (2 steps into epoch 1)" in [
+        r.getMessage() for r in caplog.records]
+    assert (state.epoch, state.step, state.epoch_step) == (3, 12, 0)
+    assert resumed.loader.dataset.loaded == 6 * 4  # the steps taken were skipped, not loaded
+    _same_run(straight, resumed)
+
+
+def test_a_time_interval_writes_mid_epoch_and_keeps_the_write_before(tmp_path: Path) -> None:
+    """An interval shorter than a step writes after every step but the epoch's last (the epoch's
+    end writes that one)."""
+    killed = _trainer([CheckpointHook(tmp_path / "last.pt", {}, every_s=1e-9), StopAfterStep(3)])
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    last = torch.load(tmp_path / "last.pt", weights_only=True)["state"]
+    before = torch.load(tmp_path / "last.prev.pt", weights_only=True)["state"]
+    assert (last["step"], last["epoch"], last["epoch_step"]) == (3, 0, 3)
+    assert (before["step"], before["epoch_step"]) == (2, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.prev.pt", "last.pt"]
+    with pytest.raises(ConfigError, match="checkpoint_every_s and checkpoint_every_steps must "
+                                          "be >= 0"):
+        CheckpointHook(tmp_path / "last.pt", {}, every_s=-1)
+
+
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(tmp_path: Path, caplog) -> None:
+    straight = _trainer([CheckpointHook(tmp_path / "a.pt", {})])
+    straight.train()
+    killed = _trainer([CheckpointHook(tmp_path / "b.pt", {}), StopAfterEpoch(2)])
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    damaged = tmp_path / "b.pt"
+    damaged.write_bytes(damaged.read_bytes()[:-100])  # cut short: epoch 2 is lost
+    resumed = _trainer([CheckpointHook(damaged, {})], seed=99)
+    with caplog.at_level(logging.INFO):
+        state = resumed.train()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"{damaged}: not a readable torch checkpoint") and m.endswith(
+        f"resuming from the previous checkpoint {tmp_path / 'b.prev.pt'} instead")
+        for m in messages), messages
+    assert f"resumed from {tmp_path / 'b.prev.pt'} at epoch 1, step 4" in messages
+    assert (state.epoch, state.step) == (3, 12)
+    _same_run(straight, resumed)
+
+
+def test_the_start_removes_the_temporaries_that_killed_saves_left(tmp_path: Path,
+                                                                  caplog) -> None:
+    """The files a kill during a save leaves (tests/seal_train/engine/test_checkpoint.py kills
+    a real writer), of last.pt and of its previous version; other files stay."""
+    left = [tmp_path / ".last.pt.4242.tmp", tmp_path / ".last.prev.pt.4243.tmp"]
+    kept = [tmp_path / ".best.pt.4242.tmp", tmp_path / "notes.txt"]
+    for path in left + kept:
+        path.write_bytes(bytes(1000))
+    trainer = _trainer([CheckpointHook(tmp_path / "last.pt", {})], epochs=1)
+    with caplog.at_level(logging.WARNING, logger="seal_train.engine.hooks"):
+        trainer.train()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"removed 2 temporary files that a killed save left: {left[0]}, {left[1]}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["last.pt", *(p.name for p in kept)])
+
+
+def test_a_mid_epoch_write_waits_for_the_nan_guard(tmp_path: Path) -> None:
+    """Writes every step: step 0's is saved, step 1's NaN loss stops the run before its write."""
+    trainer = _trainer([NanGuardHook(tmp_path / "last.pt", "Lower lr"),
+                        CheckpointHook(tmp_path / "last.pt", {}, every_steps=1)],
+                       log_every=100, parts=1, bad_sample=5)
+    with pytest.raises(TrainingError, match=r"loss is nan at epoch 0, step 1; stopping. The "
+                                            r"last good checkpoint is .*last.pt"):
+        trainer.train()
+    payload = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert payload["state"]["step"] == 1
+    assert all(torch.isfinite(v).all() for v in payload["model"].values())
